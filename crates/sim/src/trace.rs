@@ -1,0 +1,450 @@
+//! The event trace: one hash that proves two runs were the same, and optionally the events.
+//!
+//! Determinism is the simulator's whole promise: a seed that found a bug must find it again,
+//! byte for byte, on another day and another machine. The cheap way to check that promise is to
+//! hash every event as it happens and compare one `u64` at the end, so every event goes into a
+//! 64-bit FNV-1a hash (written here: it is a dozen lines, and its output is fixed by its
+//! definition, unlike `std`'s `DefaultHasher`, which may change between Rust releases).
+//!
+//! The hash takes each event's fields directly (time, kind, endpoints, message id) and then its
+//! detail: a message's postcard bytes, or any other value's `Debug` text streamed into the
+//! hasher. Nothing is formatted into a `String` unless the [`TraceSink`] keeps or streams the
+//! events, so a run with the trace off allocates nothing per event for it. For speed, fixed
+//! fields and message bytes go in as whole 64-bit words ([`Fnv1a64::write_word`]: FNV-1a's
+//! xor-multiply step on a word rather than a byte, plus a fold of the high half into the low
+//! half); `Debug` text goes in byte by byte, as in textbook FNV-1a. Every step is a bijection of
+//! the state for a given input, so two traces that differ in a single event always differ in
+//! their hash.
+//!
+//! Kept events ([`TraceEvent`]) are plain serde data for reports and `--trace run.jsonl`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ProcId;
+
+/// The 64-bit FNV-1a offset basis.
+const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+/// The 64-bit FNV prime.
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A 64-bit FNV-1a hasher. Its output depends only on the bytes written, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv1a64 {
+    state: u64,
+}
+
+impl Fnv1a64 {
+    /// A hasher that has seen no bytes.
+    pub const fn new() -> Self {
+        Fnv1a64 { state: FNV_OFFSET_BASIS }
+    }
+
+    /// Feeds bytes, in order.
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.state ^= u64::from(b);
+            self.state = self.state.wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    /// Feeds a `u64` as its 8 little-endian bytes (textbook FNV-1a).
+    pub fn write_u64(&mut self, v: u64) {
+        self.write_bytes(&v.to_le_bytes());
+    }
+
+    /// Feeds a whole 64-bit word in one step: xor, multiply by the FNV prime, fold the high
+    /// half into the low half (so high input bits reach the low output bits). Eight times
+    /// fewer steps than [`Fnv1a64::write_u64`]; not interchangeable with it.
+    pub fn write_word(&mut self, v: u64) {
+        self.state = (self.state ^ v).wrapping_mul(FNV_PRIME);
+        self.state ^= self.state >> 32;
+    }
+
+    /// Feeds bytes as little-endian words (the last one zero-padded), then their length.
+    pub fn write_bytes_wide(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.write_word(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.write_word(u64::from_le_bytes(last));
+        }
+        self.write_word(bytes.len() as u64);
+    }
+
+    /// The hash of everything fed so far (the hasher can keep going).
+    pub const fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+impl Default for Fnv1a64 {
+    fn default() -> Self {
+        Fnv1a64::new()
+    }
+}
+
+impl fmt::Write for Fnv1a64 {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// What happened, for each [`TraceEvent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TraceKind {
+    /// A process was created and its `handle_start` ran (detail: incarnation).
+    Start,
+    /// A process handed a message to the network (detail: the message).
+    Send,
+    /// A message reached its destination's handler (detail: the message).
+    Deliver,
+    /// The network lost a message at random.
+    Drop,
+    /// A message met a cut link, at send or at arrival.
+    DropPartition,
+    /// A message arrived at a crashed process, or was queued for one that then crashed.
+    DropDown,
+    /// The network sent a second copy of a message (both copies are then delivered or lost).
+    Duplicate,
+    /// A message skipped ahead of earlier messages on its link.
+    Reorder,
+    /// A message arrived with a flipped bit and its frame failed to decode: dropped.
+    CorruptDetected,
+    /// A message arrived with a flipped bit and still decoded: delivered (a CRC hole).
+    CorruptUndetected,
+    /// A message arrived at a paused process and waits in its backlog.
+    Queue,
+    /// A process's timer fired and its `handle_timeout` ran.
+    Timer,
+    /// The harness called into a process through `Simulation::invoke`.
+    Invoke,
+    /// A process crashed: its value was dropped and its disk lost unsynced writes.
+    Crash,
+    /// A crashed process was built again from its disk (detail: incarnation).
+    Restart,
+    /// A process entered a stop-the-world pause (detail: duration and why).
+    Pause,
+    /// A paused process resumed.
+    Resume,
+    /// The outputs of a handler call were held back by a pause in the middle of that call.
+    Hold,
+    /// A process's local clock changed rate or stepped (detail: what changed).
+    Clock,
+    /// A bit flipped on a process's disk (detail: file and bit).
+    DiskFlip,
+    /// The partition or the network configuration changed (detail: the new one).
+    Network,
+    /// A fault was applied (detail: the fault).
+    Fault,
+    /// A fault could not be applied and did nothing (detail: why).
+    FaultNoop,
+    /// A process reported an observation (detail: the observation).
+    Observe,
+}
+
+impl TraceKind {
+    /// Stable short name, as in the JSON form.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TraceKind::Start => "start",
+            TraceKind::Send => "send",
+            TraceKind::Deliver => "deliver",
+            TraceKind::Drop => "drop",
+            TraceKind::DropPartition => "drop-partition",
+            TraceKind::DropDown => "drop-down",
+            TraceKind::Duplicate => "duplicate",
+            TraceKind::Reorder => "reorder",
+            TraceKind::CorruptDetected => "corrupt-detected",
+            TraceKind::CorruptUndetected => "corrupt-undetected",
+            TraceKind::Queue => "queue",
+            TraceKind::Timer => "timer",
+            TraceKind::Invoke => "invoke",
+            TraceKind::Crash => "crash",
+            TraceKind::Restart => "restart",
+            TraceKind::Pause => "pause",
+            TraceKind::Resume => "resume",
+            TraceKind::Hold => "hold",
+            TraceKind::Clock => "clock",
+            TraceKind::DiskFlip => "disk-flip",
+            TraceKind::Network => "network",
+            TraceKind::Fault => "fault",
+            TraceKind::FaultNoop => "fault-noop",
+            TraceKind::Observe => "observe",
+        }
+    }
+
+    /// The tag hashed for this kind: its declaration order, so new kinds go at the end and
+    /// hashes of existing traces stay comparable.
+    const fn tag(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One event of a run, as kept by [`TraceSink::Keep`] or streamed by [`TraceSink::Stream`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    /// True (simulated, global) time of the event, in nanoseconds since the run began.
+    pub t: u64,
+    /// What happened.
+    pub kind: TraceKind,
+    /// The sender of a message, or the process the event happened to.
+    pub from: Option<ProcId>,
+    /// The destination of a message.
+    pub to: Option<ProcId>,
+    /// The id of the message (unique per send; a duplicate keeps its original's id), which
+    /// pairs a `send` with its `deliver` or drop, e.g. for space-time diagrams.
+    pub msg: Option<u64>,
+    /// The `Debug` text of the message, observation, fault or parameters.
+    pub detail: String,
+}
+
+impl fmt::Display for TraceEvent {
+    /// One line: `t=<nanos> <kind> [from][->to] [#msg] <detail>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "t={} {}", self.t, self.kind.name())?;
+        match (self.from, self.to) {
+            (Some(a), Some(b)) => write!(f, " {a}->{b}")?,
+            (Some(a), None) => write!(f, " {a}")?,
+            (None, Some(b)) => write!(f, " ->{b}")?,
+            (None, None) => {}
+        }
+        if let Some(m) = self.msg {
+            write!(f, " #{m}")?;
+        }
+        if !self.detail.is_empty() {
+            write!(f, " {}", self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where trace events go besides the hash (which is always computed).
+pub enum TraceSink {
+    /// Only the hash: the fastest setting, and the default.
+    HashOnly,
+    /// Keep every event in memory ([`crate::Simulation::trace_events`]).
+    Keep,
+    /// Hand every event to a callback as it happens (e.g. to write JSON lines).
+    Stream(Box<dyn FnMut(&TraceEvent)>),
+}
+
+impl fmt::Debug for TraceSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceSink::HashOnly => f.write_str("HashOnly"),
+            TraceSink::Keep => f.write_str("Keep"),
+            TraceSink::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// The fixed fields of an event, hashed before its detail.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    pub t: u64,
+    pub kind: TraceKind,
+    pub from: Option<ProcId>,
+    pub to: Option<ProcId>,
+    pub msg: Option<u64>,
+}
+
+impl Head {
+    /// An event that happened to one process (or, with `None`, to the world).
+    pub fn at(t: u64, kind: TraceKind, proc: Option<ProcId>) -> Head {
+        Head { t, kind, from: proc, to: None, msg: None }
+    }
+
+    /// An event of one message on the link `from -> to`.
+    pub fn link(t: u64, kind: TraceKind, from: ProcId, to: ProcId, msg: u64) -> Head {
+        Head { t, kind, from: Some(from), to: Some(to), msg: Some(msg) }
+    }
+}
+
+/// Hashes every event and keeps or streams them as the sink says.
+pub(crate) struct Tracer {
+    hasher: Fnv1a64,
+    sink: TraceSink,
+    kept: Vec<TraceEvent>,
+    scratch: Vec<u8>,
+    count: u64,
+}
+
+/// Hashed after a detail, so that where one detail ends and the next event begins is hashed.
+const END_OF_DETAIL: u64 = 0xff;
+/// Hashed in place of a missing message id.
+const ABSENT: u64 = u64::MAX;
+/// Hashed in place of a missing process id.
+const ABSENT_PROC: u32 = u32::MAX;
+
+impl Tracer {
+    pub fn new(sink: TraceSink) -> Tracer {
+        Tracer { hasher: Fnv1a64::new(), sink, kept: Vec::new(), scratch: Vec::new(), count: 0 }
+    }
+
+    pub fn set_sink(&mut self, sink: TraceSink) {
+        self.sink = sink;
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn kept(&self) -> &[TraceEvent] {
+        &self.kept
+    }
+
+    pub fn take_kept(&mut self) -> Vec<TraceEvent> {
+        std::mem::take(&mut self.kept)
+    }
+
+    fn hash_head(&mut self, h: &Head) {
+        self.count += 1;
+        let proc = |p: Option<ProcId>| p.map_or(u64::from(ABSENT_PROC), |p| u64::from(p.0));
+        self.hasher.write_word(u64::from(h.kind.tag()));
+        self.hasher.write_word(h.t);
+        self.hasher.write_word(proc(h.from) << 32 | proc(h.to));
+        self.hasher.write_word(h.msg.unwrap_or(ABSENT));
+    }
+
+    /// Records an event whose detail is a number (hashed as one word).
+    pub fn event_u64(&mut self, head: Head, detail: u64) {
+        self.hash_head(&head);
+        self.hasher.write_word(detail);
+        self.emit(head, &detail);
+    }
+
+    /// Records an event whose detail is hashed through its `Debug` text.
+    pub fn event(&mut self, head: Head, detail: &dyn fmt::Debug) {
+        self.hash_head(&head);
+        // Writing to the hasher cannot fail; a `Debug` impl that reports an error would only
+        // shorten what is hashed, identically on every run.
+        let _ = fmt::write(&mut self.hasher, format_args!("{detail:?}"));
+        self.hasher.write_word(END_OF_DETAIL);
+        self.emit(head, detail);
+    }
+
+    /// Records a message event: the message is hashed through its postcard bytes, which is
+    /// cheaper than its `Debug` text; a message postcard cannot encode falls back to `Debug`.
+    pub fn message<M: serde::Serialize + fmt::Debug>(&mut self, head: Head, msg: &M) {
+        self.hash_head(&head);
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        match postcard::to_extend(msg, buf) {
+            Ok(b) => {
+                self.hasher.write_bytes_wide(&b);
+                self.scratch = b;
+            }
+            Err(_) => {
+                let _ = fmt::write(&mut self.hasher, format_args!("{msg:?}"));
+            }
+        }
+        self.hasher.write_word(END_OF_DETAIL);
+        self.emit(head, msg);
+    }
+
+    /// Records the arrival of a message whose content was hashed when it was sent: only the
+    /// fixed fields (with the message id) are hashed; a kept event still shows the message.
+    pub fn message_again<M: fmt::Debug>(&mut self, head: Head, msg: &M) {
+        self.hash_head(&head);
+        self.hasher.write_word(END_OF_DETAIL);
+        self.emit(head, msg);
+    }
+
+    #[inline]
+    fn emit(&mut self, head: Head, detail: &dyn fmt::Debug) {
+        if matches!(self.sink, TraceSink::HashOnly) {
+            return;
+        }
+        let event = |h: Head| TraceEvent {
+            t: h.t,
+            kind: h.kind,
+            from: h.from,
+            to: h.to,
+            msg: h.msg,
+            detail: format!("{detail:?}"),
+        };
+        match &mut self.sink {
+            TraceSink::HashOnly => {}
+            TraceSink::Keep => self.kept.push(event(head)),
+            TraceSink::Stream(f) => f(&event(head)),
+        }
+    }
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracer")
+            .field("hash", &format_args!("{:#018x}", self.hasher.finish()))
+            .field("count", &self.count)
+            .field("sink", &self.sink)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_published_vectors() {
+        let mut h = Fnv1a64::new();
+        assert_eq!(h.finish(), 0xcbf2_9ce4_8422_2325);
+        h.write_bytes(b"a");
+        assert_eq!(h.finish(), 0xaf63_dc4c_8601_ec8c);
+        let mut h = Fnv1a64::new();
+        h.write_bytes(b"foobar");
+        assert_eq!(h.finish(), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn wide_bytes_hash_every_byte_and_the_length() {
+        let hash = |b: &[u8]| {
+            let mut h = Fnv1a64::new();
+            h.write_bytes_wide(b);
+            h.finish()
+        };
+        assert_ne!(hash(b"abcdefgh1"), hash(b"abcdefgh2"));
+        assert_ne!(hash(b"abc"), hash(b"abc\0"), "zero padding is not a byte");
+        let mut seen: Vec<u64> = (0..64).map(|bit| hash(&(1u64 << bit).to_le_bytes())).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 64, "every bit of a word changes the hash");
+    }
+
+    #[test]
+    fn debug_detail_is_hashed_without_the_sink() {
+        let mut a = Tracer::new(TraceSink::HashOnly);
+        let mut b = Tracer::new(TraceSink::Keep);
+        let head = Head::at(5, TraceKind::Pause, Some(ProcId(1)));
+        a.event(head, &format_args!("for {}ns", 10));
+        b.event(head, &format_args!("for {}ns", 10));
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(b.kept()[0].to_string(), "t=5 pause p1 for 10ns");
+        let mut c = Tracer::new(TraceSink::HashOnly);
+        c.event(head, &format_args!("for {}ns", 11));
+        assert_ne!(a.hash(), c.hash());
+    }
+
+    #[test]
+    fn message_events_pair_by_id() {
+        let mut t = Tracer::new(TraceSink::Keep);
+        t.message(Head::link(1, TraceKind::Send, ProcId(0), ProcId(2), 7), &(3u8, "x"));
+        let e = &t.kept()[0];
+        assert_eq!(e.msg, Some(7));
+        assert_eq!(e.to_string(), "t=1 send p0->p2 #7 (3, \"x\")");
+        let json = serde_json::to_string(e).expect("trace events serialize");
+        assert!(json.contains("\"kind\":\"send\""), "{json}");
+    }
+}
