@@ -1,0 +1,7 @@
+//! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> CmdResult`.
+
+pub mod demo;
+pub mod detector_eval;
+
+/// What a subcommand returns: an exit code, or an error printed as `error: ...` with exit code 2.
+pub type CmdResult = Result<std::process::ExitCode, Box<dyn std::error::Error>>;
