@@ -1,0 +1,41 @@
+//! Clock-offset monitoring: a node with a bad clock does not lead (design: "a node beyond the
+//! configured max offset is reported and refuses to lead").
+
+use palisade_raft::Role;
+
+use crate::harness::{Cluster, secs};
+
+const FIVE_SECONDS_NANOS: i64 = 5_000_000_000;
+
+/// A node whose time of day is 5 s ahead of every other node's (max 500 ms) never becomes
+/// leader; it still votes, and the others elect a leader among themselves.
+#[test]
+fn a_node_beyond_clock_offset_max_does_not_campaign() {
+    for seed in 0..4 {
+        let mut c = Cluster::new(&[1, 2, 3], 111 + seed, |_| {});
+        c.slots.get_mut(&1).expect("node 1").wall_offset_nanos = FIVE_SECONDS_NANOS;
+        c.elect(secs(10));
+        c.run_for(secs(20));
+        assert!(c.node(1).status().clock_unfit, "node 1 knows its clock is off");
+        assert!(!c.node(2).status().clock_unfit, "one far peer out of two is not a majority");
+        let offset = c.node(2).status().peers.iter().find(|p| p.id == 1).and_then(|p| p.offset);
+        let offset = offset.expect("node 2 measured node 1");
+        assert!((offset.offset_nanos - FIVE_SECONDS_NANOS).abs() < 10_000_000, "{offset:?}");
+        assert!(c.leaders.values().all(|l| !l.contains(&1)), "node 1 never led: {:?}", c.leaders);
+        c.assert_safe();
+    }
+}
+
+/// A leader whose clock jumps 5 s ahead learns it from the next probes and steps down.
+#[test]
+fn a_leader_whose_clock_jumps_steps_down() {
+    let mut c = Cluster::new(&[1, 2, 3], 121, |_| {});
+    let leader = c.elect(secs(10));
+    c.slots.get_mut(&leader).expect("leader").wall_offset_nanos = FIVE_SECONDS_NANOS;
+    assert!(c.run_until(secs(3), |c| c.node(leader).role() != Role::Leader));
+    let next = c.elect(secs(10));
+    assert_ne!(next, leader);
+    c.run_for(secs(10));
+    assert_ne!(c.node(leader).role(), Role::Leader);
+    c.assert_safe();
+}
