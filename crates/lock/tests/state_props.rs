@@ -6,7 +6,8 @@
 //! - tokens strictly increase over the whole history (across all locks);
 //! - at most one holder per lock at a time: a `Granted` only for a free lock, a `Released` only
 //!   by the holder, and the event model always equals the state's holders;
-//! - a duplicate of a client's last request returns the first response and changes nothing;
+//! - a duplicate of a client's last request (other than a keepalive, which renews again)
+//!   returns the first response and changes nothing;
 //! - a replica restored from a snapshot taken at any point behaves identically afterwards.
 
 use std::collections::BTreeMap;
@@ -212,7 +213,10 @@ proptest! {
             driver.index += 1 + u64::from(act.1 / 64);
             let duplicate_of = match &cmd {
                 Command::Client(r) => {
-                    driver.last.get(&r.id.client).filter(|l| l.0.id == r.id).cloned()
+                    // A keepalive is never deduplicated, even when it reuses the id of
+                    // another request (a client bug): it renews.
+                    let keepalive = matches!(r.op, Op::KeepAlive { .. });
+                    driver.last.get(&r.id.client).filter(|l| l.0.id == r.id && !keepalive).cloned()
                 }
                 _ => None,
             };
@@ -227,7 +231,11 @@ proptest! {
                         prop_assert_eq!(response, &first, "a duplicate gets the first result");
                         prop_assert!(applied.events.is_empty(), "a duplicate changes nothing");
                     }
-                } else if req.id.seq == driver.seqs.get(&req.id.client).copied().unwrap_or(0) {
+                } else if req.id.seq == driver.seqs.get(&req.id.client).copied().unwrap_or(0)
+                    && !matches!(req.op, Op::KeepAlive { .. })
+                {
+                    // Keepalives bypass the dedup slot (a repeat renews again), so only other
+                    // requests are replayed as duplicates of "the last request".
                     driver.last.insert(req.id.client, (req.clone(), response.clone(), session));
                 }
             }

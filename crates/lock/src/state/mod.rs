@@ -18,11 +18,22 @@
 //!
 //! Exactly once: each session keeps the last `(seq, response)` of its client. A request with
 //! that seq is a duplicate and gets the cached response without running; an older seq gets
-//! [`crate::Refused::StaleRequest`]; a newer one runs. A client therefore has one request in flight at a
-//! time (the Raft thesis §6.3 scheme with a window of one). The entry dies with the session: a
-//! client without a session gets [`crate::Refused::NoSession`] for anything but `OpenSession`, and an
-//! `OpenSession` refused before a session exists is not cached (it changed nothing, so running
-//! it again is harmless).
+//! [`crate::Refused::StaleRequest`]; a newer one runs. A client therefore has one request in
+//! flight at a time (the Raft thesis §6.3 scheme with a window of one). The entry dies with the
+//! session: a client without a session gets [`crate::Refused::NoSession`] for anything but
+//! `OpenSession`, and an `OpenSession` refused before a session exists is not cached (it changed
+//! nothing, so running it again is harmless).
+//!
+//! `KeepAlive` is the one exception: it bypasses the one-slot table entirely (neither checked
+//! against nor recorded in it), so a client can keep its session alive while one other request
+//! is in flight. That is safe because a keepalive is idempotent in the only way that matters:
+//! applying it again renews once more, from a later entry. The lease proof (see `client` and
+//! `tracker`) only needs every application of keepalive K to happen *after* the client sent K:
+//! the client anchors its lease at K's send time `s_K` and believes in it for less than T of
+//! real time, while every application of K (the first, a retransmission, a duplicate the
+//! network made) creates a basis after `s_K` with remaining T, so the server's deadline is at
+//! least `s_K + T` however often K is applied. A duplicate only moves the server's deadline
+//! later — more conservative — by at most the time the duplicate spent on its way.
 //!
 //! Submodules: `sessions` (open, renew, checkpoint, expire, close, dedup), `locks` (acquire,
 //! release, hand-off, lock-delay), `kv` (fenced writes, versions), `snapshot` (snapshot,

@@ -61,6 +61,10 @@ impl LockStateMachine {
                 _ => Err(Refused::NoSession { client: req.id.client }),
             };
         };
+        if matches!(req.op, Op::KeepAlive { .. }) {
+            // Idempotent: outside the one-slot dedup table (see the module doc of `state`).
+            return self.execute(index, sid, req, events);
+        }
         let session = &self.sessions[&sid];
         if req.id.seq == session.last_seq {
             return session.last_response.clone();

@@ -234,10 +234,42 @@ fn dedup_returns_the_first_result_and_refuses_older_seqs() {
     assert!(again.events.is_empty(), "a duplicate changes nothing");
     let old = Command::Client(Request {
         id: RequestId { client: 1, seq: 9 },
-        op: Op::KeepAlive { session: a },
+        op: Op::Release { session: a, lock: "L".into() },
     });
     let r = h.apply(old).response.unwrap().1;
     assert_eq!(r, Err(Refused::StaleRequest { seq: 9, last: 10 }));
+    assert_eq!(h.sm.holder("L").map(|h| h.session), Some(a), "the stale release did not run");
+}
+
+#[test]
+fn keepalives_bypass_the_dedup_slot() {
+    let mut h = H::new();
+    let a = h.open(1);
+    let acquire = Command::Client(Request {
+        id: RequestId { client: 1, seq: 10 },
+        op: Op::Acquire { session: a, lock: "L".into(), wait: false },
+    });
+    let first = h.apply(acquire.clone());
+    // Keepalives with any seq (older, equal, newer) renew and leave the slot alone.
+    for seq in [3, 10, 11, 11] {
+        let keep = Command::Client(Request {
+            id: RequestId { client: 1, seq },
+            op: Op::KeepAlive { session: a },
+        });
+        let applied = h.apply(keep);
+        assert_eq!(applied.response.unwrap().1, Ok(Reply::Renewed { session: a, ttl: TTL }));
+        assert_eq!(
+            applied.events,
+            vec![Event::SessionRenewed { session: a, basis: h.index, remaining: TTL }],
+            "a repeated keepalive renews again, from its own entry"
+        );
+        assert_eq!(h.sm.session(a).unwrap().basis, h.index);
+    }
+    // The acquire (seq 10) is still the one the slot remembers: its retry is deduplicated.
+    let again = h.apply(acquire);
+    assert_eq!(first.response, again.response);
+    assert!(again.events.is_empty());
+    assert_eq!(h.sm.session(a).unwrap().last_seq, 10);
 }
 
 #[test]
