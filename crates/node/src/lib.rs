@@ -48,5 +48,5 @@ pub use protocol::{
     ClientReply, ClientRequest, ConnId, Consistency, InvalidRequest, ReadOp, ReadReply,
     ReplyResult, RequestBody, RetryReason, SessionView,
 };
-pub use server_core::{Output, ServerCore};
+pub use server_core::{Input, Output, ServerCore};
 pub use status::{LockStatus, NodeStatus, PeerClock, SessionStatus, WalCounters};

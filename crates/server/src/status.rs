@@ -16,10 +16,11 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use palisade_clock::{BoundedNow, ClockStatus, OffsetEstimate};
 use palisade_lock::{LockInfo, Session};
+use palisade_node::NodeStatus;
 use palisade_raft::{NodeId, PeerStatus, Role};
 use serde::{Deserialize, Serialize};
 
-use crate::config::PeerConfig;
+use crate::config::{PeerConfig, ServerConfig};
 
 /// The status page, served at `/` by [`status_page_router`].
 pub const STATUS_PAGE_HTML: &str = include_str!("../web/status.html");
@@ -264,6 +265,59 @@ impl TimeView {
             earliest_unix_ms: bounded.then_some(earliest),
             latest_unix_ms: bounded.then_some(latest),
             status: now.status.into(),
+        }
+    }
+}
+
+impl StatusView {
+    /// The view of a node's status: `status` from the core at the time `time` was read, the
+    /// members from `config`.
+    pub fn from_node(config: &ServerConfig, status: &NodeStatus, time: &BoundedNow) -> StatusView {
+        let raft = &status.raft;
+        let members = config
+            .peers
+            .iter()
+            .map(|peer| {
+                let line = raft.peers.iter().find(|p| p.id == peer.id);
+                MemberView::new(peer, config.node_id, raft.leader, line, config.clock_offset_max)
+            })
+            .collect();
+        let sessions = status
+            .sessions
+            .iter()
+            .map(|s| SessionView {
+                id: s.session.0,
+                client: s.client,
+                ttl_ms: millis(s.ttl),
+                ttl_left_ms: s.expires_in.map(millis),
+            })
+            .collect();
+        let locks = status
+            .locks
+            .iter()
+            .map(|l| LockView {
+                name: l.name.clone(),
+                holder_session: l.holder.as_ref().map(|h| h.session.0),
+                token: l.holder.as_ref().map(|h| h.token),
+                since_index: l.holder.as_ref().map(|h| h.since_index),
+                waiters: l.waiters.iter().map(|s| s.0).collect(),
+                delayed_since: l.delayed_since,
+            })
+            .collect();
+        StatusView {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id,
+            cluster_name: config.cluster_name.clone(),
+            role: raft.role.into(),
+            term: raft.term,
+            leader: raft.leader,
+            commit: raft.commit,
+            applied: status.applied_index,
+            members,
+            sessions,
+            locks,
+            time: TimeView::from_bounded(time),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Per batch, in this order and no other: (1) persist — save a received snapshot, append the
 //! entries, set the hard state, then ONE `fsync` for all of it (group commit: every entry and
-//! vote of the batch shares it); (2) queue the messages, which may announce that vote or
+//! vote of the batch shares it; a batch that only moves the commit index is not synced, see
+//! `persist`); (2) queue the messages, which may announce that vote or
 //! acknowledge those entries, so only now; (3) restore a received snapshot, apply the committed
 //! entries in order, answer what they answer, serve confirmed reads, fail dropped ones;
 //! (4) `handle_persisted`, which lets Raft count its own log towards commitment. Then, between
@@ -74,6 +75,14 @@ impl<D: Disk> ServerCore<D> {
     }
 
     /// Makes the batch durable with one sync, and tells the tracker what was appended.
+    ///
+    /// A batch that changes only the commit index is not synced: the new hard state is handed
+    /// to the WAL, which writes it with the next sync. Persisting the commit index is an
+    /// optimisation (a restarted node applies sooner); safety does not depend on it
+    /// (`HardState::commit`), and the entries it covers are durable on a majority already.
+    /// Without this, every commit would cost the leader a second fsync on the path of each
+    /// request, and each follower one more per round. Term and vote always sync, so the WAL
+    /// never holds an unsynced term or vote.
     fn persist(
         &mut self,
         snapshot: Option<&Snapshot>,
@@ -81,6 +90,10 @@ impl<D: Disk> ServerCore<D> {
         hard_state: Option<HardState>,
     ) -> Result<(), WalError> {
         let syncs = self.wal.stats().syncs;
+        let written = self.wal.hard_state();
+        let term_or_vote =
+            hard_state.is_some_and(|hs| (hs.term, hs.vote) != (written.term, written.vote));
+        let must_sync = snapshot.is_some() || !entries.is_empty() || term_or_vote;
         if let Some(s) = snapshot {
             self.wal.save_snapshot(s)?;
         }
@@ -88,7 +101,9 @@ impl<D: Disk> ServerCore<D> {
         if let Some(hs) = hard_state {
             self.wal.set_hard_state(hs)?;
         }
-        self.wal.sync()?;
+        if must_sync {
+            self.wal.sync()?;
+        }
         if let (Some(first), Some(last)) = (entries.first(), entries.last()) {
             self.tracker.handle_appended(self.now, first.index, last.index);
         }

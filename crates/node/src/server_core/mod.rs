@@ -17,6 +17,7 @@
 //!     core.handle_client_request(now, conn, request);
 //!     core.handle_timeout(now);                 // when now >= core.poll_timeout()
 //!     core.handle_conn_closed(conn);
+//!     core.handle_batch(now, inputs);           // several of the above, one drive: one fsync
 //!     core.transfer_leadership(now, to) / drain(now) / propose_membership(now, change);
 //!     // after EVERY input, drain the outputs (already durable: send them as they come):
 //!     while let Some(out) = core.poll_output() { send it (Peer) or answer it (Reply) }
@@ -27,7 +28,9 @@
 //!
 //! Each input runs to quiescence before it returns: Raft's `ready()` batches are taken one by
 //! one and handled strictly by Raft's contract — save a received snapshot, append the entries,
-//! set the hard state, ONE fsync for all of it (group commit); then queue the messages; then
+//! set the hard state, ONE fsync for all of it (group commit; none when only the commit index
+//! moved: it is written with the next fsync); [`ServerCore::handle_batch`] feeds many inputs
+//! before one drive, so they share those fsyncs too; then queue the messages; then
 //! restore the snapshot, apply the committed entries (answering the clients whose proposals
 //! they are, and the long polls their grants end), serve confirmed reads, fail dropped ones;
 //! then `handle_persisted`. The session tracker hears of every append, apply and role change,
@@ -78,6 +81,30 @@ pub enum Output {
         conn: ConnId,
         /// The answer.
         reply: ClientReply,
+    },
+}
+
+/// One input of a batch given to [`ServerCore::handle_batch`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A message from peer `from` (as [`ServerCore::handle_peer_message`]).
+    PeerMessage {
+        /// The peer.
+        from: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// A client request on connection `conn` (as [`ServerCore::handle_client_request`]).
+    ClientRequest {
+        /// The connection it came on; the answer goes back to it.
+        conn: ConnId,
+        /// The request.
+        request: ClientRequest,
+    },
+    /// The connection closed (as [`ServerCore::handle_conn_closed`]).
+    ConnClosed {
+        /// The connection.
+        conn: ConnId,
     },
 }
 
@@ -201,6 +228,27 @@ impl<D: Disk> ServerCore<D> {
         self.input(now, |core| core.client_request(conn, req));
     }
 
+    /// Several inputs that arrived together, all at `now`: each is handed to Raft (or the
+    /// request queues) in order, and only then is the node driven to quiescence, once. So the
+    /// whole batch shares Raft's `Ready` batches and their fsyncs: N client requests queued
+    /// behind one disk write cost one fsync on the leader (and one per follower per append
+    /// round) instead of N. The outcome is the one of feeding the inputs one by one with no
+    /// time passing between them, except that nothing is persisted, sent or applied until the
+    /// last one is in (a serializable read in the batch sees the state from before it).
+    pub fn handle_batch(&mut self, now: Now, inputs: impl IntoIterator<Item = Input>) {
+        self.input(now, |core| {
+            for input in inputs {
+                match input {
+                    Input::PeerMessage { from, msg } => {
+                        core.raft.handle_message(core.now, from, msg)
+                    }
+                    Input::ClientRequest { conn, request } => core.client_request(conn, request),
+                    Input::ConnClosed { conn } => core.requests.forget_conn(conn),
+                }
+            }
+        });
+    }
+
     /// Fires whatever is due: Raft's timers, the session tracker's leader ops, long polls
     /// that reached their bound. Calls with nothing due are harmless.
     pub fn handle_timeout(&mut self, now: Now) {
@@ -250,6 +298,18 @@ impl<D: Disk> ServerCore<D> {
         change: MembershipChange,
     ) -> Result<(LogIndex, Term), AdminError> {
         self.admin(now, |core| Ok(core.raft.propose_membership(core.now, change)?))
+    }
+
+    /// Makes everything handed to the WAL durable, the commit index included (which batches
+    /// write lazily): the last call of a graceful stop, so a restart replays all it applied.
+    /// A failure stops the node, like any failed write.
+    pub fn handle_shutdown(&mut self) {
+        if self.stopped.is_some() || !self.wal.needs_sync() {
+            return;
+        }
+        if let Err(e) = self.wal.sync() {
+            self.stop(format!("write-ahead log failed: {e}"));
+        }
     }
 
     /// The next output, in order.

@@ -223,12 +223,14 @@ fn a_restart_recovers_everything_synced_and_replays_it() {
     drop(n);
     disk.crash_lose_unsynced();
     let mut again = One::open_with(disk, config(1), 10_000);
+    // The commit index is persisted lazily (drive.rs, `persist`): the entries are durable,
+    // and the node's first commit of its new term applies them.
+    again.elect();
     let sm = again.core.state_machine();
     assert_eq!(sm.holder("L").map(|h| (h.session, h.token)), Some((a, token)));
     assert!(
         matches!(again.events[0], NodeEvent::Recovered { last_index, .. } if last_index >= token)
     );
-    again.elect();
     // The dedup table survived too: the retry of the acquire gets the first answer.
     let retry =
         again.send(10, mutate(7, 10, 2, Op::Acquire { session: a, lock: "L".into(), wait: false }));
@@ -282,7 +284,10 @@ fn snapshots_compact_the_log_and_a_restart_restores_them() {
     let disk = n.disk.clone();
     drop(n);
     disk.crash_lose_unsynced();
-    let again = One::open_with(disk, c, 50_000);
+    let mut again = One::open_with(disk, c, 50_000);
+    // Replayed up to the durable commit (at least the snapshot); the rest once it leads.
+    assert!(again.core.applied_index() >= again.core.raft().status().snapshot_index);
+    again.elect();
     assert_eq!(again.core.state_machine().key_count(), 10);
     assert!(again.core.state_machine().session(a).is_some());
     match again.events[0] {
@@ -570,5 +575,98 @@ fn expire_without_log_lets_a_cut_off_leader_release_a_lock_alone() {
         c.cores.iter().filter(|(id, _)| **id != leader).map(|(_, core)| core).collect();
     for core in others {
         assert_eq!(core.state_machine().holder("L").map(|h| h.session), Some(a), "still A's");
+    }
+}
+
+/// Group commit across inputs (driver contract, `handle_batch`): N requests fed as one batch
+/// share one fsync on the leader and are all answered; fed one by one they cost one each.
+#[test]
+fn a_batch_of_requests_shares_one_fsync() {
+    const N: u64 = 50;
+    let mut n = One::new();
+    n.elect();
+    let open = |client: u64| mutate(1, client, 1, Op::OpenSession { ttl: TTL });
+    let syncs = n.core.wal().stats().syncs;
+    let batch = (1..=N).map(|client| Input::ClientRequest { conn: client, request: open(client) });
+    n.core.handle_batch(at(n.ms), batch);
+    n.drain();
+    assert_eq!(n.core.wal().stats().syncs - syncs, 1, "one fsync for the whole batch");
+    for client in 1..=N {
+        let answers = n.take(client);
+        assert!(
+            matches!(answers[..], [ReplyResult::Done(Ok(Reply::SessionOpened { .. }))]),
+            "{client}: {answers:?}"
+        );
+    }
+    let syncs = n.core.wal().stats().syncs;
+    for client in N + 1..=2 * N {
+        n.send(client, open(client));
+    }
+    assert_eq!(n.core.wal().stats().syncs - syncs, N, "one by one: one fsync each");
+    // The commit index alone is not synced (drive.rs, `persist`): it is written with the next
+    // batch's fsync.
+    assert!(n.core.wal().needs_sync(), "the last commit index waits for the next sync");
+    n.core.handle_shutdown();
+    assert!(!n.core.wal().needs_sync(), "a graceful stop syncs it");
+    let disk = n.disk.clone();
+    let applied = n.core.applied_index();
+    drop(n);
+    disk.crash_lose_unsynced();
+    let again = One::open_with(disk, config(1), 60_000);
+    assert_eq!(again.core.applied_index(), applied, "replayed up to the last commit at open");
+}
+
+/// The same on three nodes: a batch of puts costs one fsync on the leader and one on each
+/// follower for the append round that carries them; closing a connection inside a batch
+/// forgets its answer.
+#[test]
+fn a_batch_replicates_in_one_append_round() {
+    const N: u64 = 20;
+    let mut c = Three::new();
+    c.run_until(5_000);
+    let leader = c.leader().expect("a leader");
+    c.request(leader, 1, mutate(1, 10, 1, Op::OpenSession { ttl: Duration::from_secs(60) }));
+    c.results();
+    let syncs = |c: &Three| -> Vec<u64> {
+        (1..=3).map(|id| c.cores[&id].wal().stats().syncs).collect::<Vec<_>>()
+    };
+    let before = syncs(&c);
+    let mut batch: Vec<Input> = (0..N)
+        .map(|i| {
+            let request = mutate(i + 2, 100 + i, 1, Op::OpenSession { ttl: TTL });
+            Input::ClientRequest { conn: 100 + i, request }
+        })
+        .collect();
+    batch.push(Input::ConnClosed { conn: 100 });
+    c.cores.get_mut(&leader).unwrap().handle_batch(at(c.ms), batch);
+    let leader_syncs = c.cores[&leader].wal().stats().syncs - before[leader as usize - 1];
+    assert_eq!(leader_syncs, 1, "the leader persisted the batch with one fsync");
+    // Deliver the leader's appends only (one round), before the followers answer.
+    let mut appends = Vec::new();
+    while let Some(out) = c.cores.get_mut(&leader).unwrap().poll_output() {
+        appends.push(out);
+    }
+    for out in appends {
+        if let Output::Peer { to, msg } = out {
+            c.cores.get_mut(&to).unwrap().handle_peer_message(at(c.ms), leader, msg);
+        }
+    }
+    let after = syncs(&c);
+    for id in (1..=3).filter(|id| *id != leader) {
+        let i = id as usize - 1;
+        assert_eq!(after[i] - before[i], 1, "follower {id}: one fsync for the round");
+    }
+    c.pump();
+    c.run_until(c.ms + 500);
+    let answered: Vec<u64> = c.replies.iter().map(|(_, conn, _)| *conn).collect();
+    assert_eq!(answered.len() as u64, N - 1, "all but the closed connection: {answered:?}");
+    assert!(!answered.contains(&100));
+    let opened = |r: &(NodeId, ConnId, ClientReply)| {
+        matches!(r.2.result, ReplyResult::Done(Ok(Reply::SessionOpened { .. })))
+    };
+    assert!(c.replies.iter().all(opened), "{:?}", c.replies);
+    for (id, core) in &c.cores {
+        let sessions = core.state_machine().sessions().count() as u64;
+        assert_eq!(sessions, N + 1, "node {id} applied the whole batch");
     }
 }

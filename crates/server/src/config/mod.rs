@@ -22,6 +22,7 @@ mod raw;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod write;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -426,6 +427,19 @@ impl ServerConfig {
         };
         config.validate_for_election_timeout(self.election_timeout_min())?;
         Ok(config)
+    }
+
+    /// The node core's configuration: Raft's and the lock service's, the snapshot interval,
+    /// and the core's default queue bounds.
+    pub fn to_node_config(&self) -> Result<palisade_node::NodeConfig, ConfigError> {
+        let node = palisade_node::NodeConfig {
+            raft: self.to_raft_config()?,
+            lock: self.to_lock_config()?,
+            snapshot_every_entries: self.snapshot_every_entries,
+            ..palisade_node::NodeConfig::default_for(self.cluster_id, self.node_id)
+        };
+        node.validate().map_err(|e| ConfigError::invalid("node", e.to_string()))?;
+        Ok(node)
     }
 
     /// A hash of the settings every node of the cluster must share, compared in the peer
