@@ -21,6 +21,16 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Compare the phi-accrual and fixed-timeout failure detectors on seeded synthetic traces.
     DetectorEval(cmd::detector_eval::Args),
+    /// The deterministic simulator: seeded runs under every fault, checked for safety and
+    /// liveness.
+    #[command(subcommand)]
+    Sim(cmd::sim::SimCmd),
+    /// Run one node of a cluster (config file + flags).
+    Server(cmd::server::Args),
+    /// Start a local cluster of N nodes as child processes: the quickest way to try palisade.
+    Dev(cmd::dev::Args),
+    /// Check a recorded history (JSON) for linearizability.
+    Check(cmd::check::Args),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +38,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::DetectorEval(args) => cmd::detector_eval::run(args),
+        Command::Sim(which) => cmd::sim::run(which),
+        Command::Server(args) => cmd::server::run(args),
+        Command::Dev(args) => cmd::dev::run(args),
+        Command::Check(args) => cmd::check::run(args),
     };
     match result {
         Ok(code) => code,

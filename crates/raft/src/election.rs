@@ -293,7 +293,14 @@ impl RaftNode {
         }
         let kind = if self.cfg.pre_vote { Campaign::Pre } else { Campaign::Real };
         if !self.start_election(kind) {
-            self.reset_election_timer();
+            // This node may not campaign (its clock is unfit, or it is not a voter). Look
+            // again after a fresh round: re-arming from the last leader contact, as
+            // `reset_election_timer` does for the phi election, would put the deadline in
+            // the past once that contact is older than `timeout_max`, and the timer would
+            // fire again at once, for ever.
+            let (lo, hi) = self.election().round_range();
+            let delay = self.random_duration(lo, hi);
+            self.timers.set(Timer::Election, self.now.mono + delay);
         }
     }
 
@@ -392,6 +399,42 @@ mod tests {
         assert_eq!(t.result(&voters, 1, None), VoteResult::Lost);
         t.record(9, true);
         assert_eq!(t.granted(&voters, 1, None), 1, "non-voters do not count");
+    }
+
+    fn at(ms: u64) -> palisade_clock::Now {
+        let nanos = ms * 1_000_000;
+        palisade_clock::Now::new(
+            MonoInstant::from_nanos(nanos),
+            palisade_clock::WallTime::from_nanos(nanos),
+        )
+    }
+
+    fn vote(term: Term, last_log_index: u64, last_log_term: Term) -> Message {
+        Message::RequestVote(VoteRequest { term, last_log_index, last_log_term, transfer: false })
+    }
+
+    /// Regression (found by `palisade sim raft`, pre-vote off: a leader took 12 s to come
+    /// back with 2 of 3 nodes live): Raft figure 2 resets the election timer only on leader
+    /// contact or a granted vote. A refused candidate with a higher term used to reset it, so
+    /// a node whose log is behind could postpone the up-to-date node's campaign every round.
+    #[test]
+    fn a_refused_vote_request_does_not_postpone_the_election() {
+        let recovered = crate::node::Recovered {
+            hard_state: crate::types::HardState { term: 1, vote: None, commit: 0 },
+            entries: vec![Entry { term: 1, index: 1, payload: Payload::Noop }],
+            initial_membership: crate::types::Membership::new([1, 2, 3]),
+            ..crate::node::Recovered::default()
+        };
+        let mut node = RaftNode::new(Config::default_for(1), recovered, at(0), 5).expect("ok");
+        let deadline = node.timers.deadline(Timer::Election).expect("followers time out");
+        node.handle_message(at(500), 2, vote(5, 0, 0));
+        assert_eq!(node.term(), 5, "the higher term is adopted");
+        assert_eq!(node.status().vote, None, "a shorter log gets no vote");
+        assert_eq!(node.timers.deadline(Timer::Election), Some(deadline), "timer kept");
+        node.handle_message(at(600), 3, vote(6, 1, 1));
+        assert_eq!(node.status().vote, Some(3), "an up-to-date candidate gets the vote");
+        let reset = node.timers.deadline(Timer::Election).expect("set");
+        assert!(reset > at(600).mono + Duration::from_millis(999), "a granted vote resets it");
     }
 
     #[test]

@@ -278,7 +278,16 @@ impl RaftNode {
                         return false;
                     }
                     if !pre {
+                        // Raft figure 2: only hearing from the leader or granting a vote
+                        // resets the election timer. A candidate whose log is behind (its
+                        // vote is refused below) must not keep postponing this node's own
+                        // campaign: without PreVote it could do so round after round.
+                        // `handle_vote_request` resets the timer if the vote is granted.
+                        let deadline = self.timers.deadline(Timer::Election);
                         self.become_follower(term, None);
+                        if let Some(deadline) = deadline {
+                            self.timers.set(Timer::Election, deadline);
+                        }
                     }
                 }
                 // A granted PreVote carries the term this node asked for, not a newer one.

@@ -60,6 +60,11 @@ impl Timers {
         self.deadlines[timer.slot()] = None;
     }
 
+    /// The deadline of `timer`, if it is set.
+    pub fn deadline(&self, timer: Timer) -> Option<MonoInstant> {
+        self.deadlines[timer.slot()]
+    }
+
     /// The earliest deadline.
     pub fn next(&self) -> Option<MonoInstant> {
         self.deadlines.iter().flatten().min().copied()

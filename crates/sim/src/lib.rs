@@ -26,6 +26,10 @@
 //!
 //! `examples/toy.rs` shows a complete protocol on the simulator in a few dozen lines;
 //! `examples/speed.rs` measures how fast the core runs.
+//!
+//! [`raft`] drives palisade's Raft on this core: a cluster on simulated disks with a
+//! proposing client, swarm-drawn faults, and checkers for election safety, log matching,
+//! leader completeness, state machine safety, durability and liveness (`palisade sim raft`).
 
 #![warn(missing_docs)]
 
@@ -36,6 +40,8 @@ mod network;
 mod partition;
 mod process;
 mod queue;
+pub mod raft;
+pub mod service;
 mod stats;
 mod trace;
 mod world;

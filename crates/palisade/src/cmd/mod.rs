@@ -1,7 +1,12 @@
 //! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> CmdResult`.
 
+pub mod check;
 pub mod demo;
+pub mod dev;
 pub mod detector_eval;
+pub mod server;
+pub mod sim;
+pub mod sim_raft;
 
 /// What a subcommand returns: an exit code, or an error printed as `error: ...` with exit code 2.
 pub type CmdResult = Result<std::process::ExitCode, Box<dyn std::error::Error>>;
