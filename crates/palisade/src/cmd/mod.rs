@@ -2,8 +2,8 @@
 
 pub mod check;
 pub mod demo;
-pub mod dev;
 pub mod detector_eval;
+pub mod dev;
 pub mod server;
 pub mod sim;
 pub mod sim_raft;

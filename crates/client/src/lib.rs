@@ -1,0 +1,1 @@
+//! palisade-client: see the crate description in Cargo.toml.
