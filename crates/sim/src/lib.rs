@@ -41,6 +41,7 @@ mod partition;
 mod process;
 mod queue;
 pub mod raft;
+pub mod report;
 pub mod service;
 mod stats;
 mod trace;
