@@ -30,7 +30,13 @@
 //! ```
 //!
 //! [`phi_of`] is that function. It is increasing in `Δ`, so between two heartbeats phi only
-//! grows and [`PhiAccrual::suspect_at`] can find the crossing of the threshold by bisection.
+//! grows and the threshold is crossed at one instant, [`PhiAccrual::suspect_at`]. That instant
+//! only changes when a heartbeat arrives, so the detector finds it at most once per heartbeat
+//! (when first asked) and keeps it: `is_available(now)` is then a comparison, not an `exp`
+//! and a `log10`. Finding it is cheap too: solving `φ = threshold` for `y` is a cubic
+//! (Cardano's formula, solved once per detector), which puts the crossing within a few
+//! nanoseconds; a short search on the exact predicate `phi(now) < threshold` then fixes the
+//! exact nanosecond.
 //! In the far tail the approximation overstates phi compared with the exact normal tail: the
 //! default threshold 8 is reached at `y ≈ 5.23`, where the exact tail would give φ ≈ 7.06
 //! (thresholds 1, 3, 5, 10, 12 are reached at y ≈ 1.28, 3.06, 4.12, 5.80, 6.29). We keep
@@ -53,6 +59,7 @@
 //! not add its interval to the window (one long pause would skew the statistics for the next
 //! thousand heartbeats); and before the first heartbeat phi is 0.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use palisade_clock::{MonoInstant, duration_nanos};
@@ -158,6 +165,12 @@ pub struct PhiAccrual {
     config: PhiAccrualConfig,
     window: IntervalWindow,
     last_heartbeat: Option<MonoInstant>,
+    /// [`threshold_y`] of the configured threshold.
+    threshold_y: f64,
+    /// The first instant at which phi reaches the threshold for the current window and last
+    /// heartbeat (inner `None`: never, or no heartbeat yet), once computed; every heartbeat
+    /// and reset clears it.
+    suspect_at: Cell<Option<Option<MonoInstant>>>,
 }
 
 impl PhiAccrual {
@@ -168,6 +181,8 @@ impl PhiAccrual {
             config,
             window: IntervalWindow::new(config.max_sample_size),
             last_heartbeat: None,
+            threshold_y: threshold_y(config.threshold),
+            suspect_at: Cell::new(None),
         };
         detector.bootstrap();
         Ok(detector)
@@ -201,21 +216,84 @@ impl PhiAccrual {
 
     /// The earliest instant at which, if no heartbeat arrives before it, the peer is suspected
     /// (`is_available` turns false and stays false); `None` before the first heartbeat. A
-    /// driver sets its timer to it. Found by bisection on the exact predicate, so it agrees
-    /// with [`FailureDetector::is_available`] to the nanosecond.
+    /// driver sets its timer to it. Computed when the last heartbeat arrived, on the exact
+    /// predicate `phi < threshold`, so it agrees with [`PhiAccrual::phi`] to the nanosecond.
     pub fn suspect_at(&self) -> Option<MonoInstant> {
+        if let Some(known) = self.suspect_at.get() {
+            return known;
+        }
+        let found = self.compute_suspect_at();
+        self.suspect_at.set(Some(found));
+        found
+    }
+
+    /// `μ + acceptable pause`: the mean of the model of the next interval.
+    fn model_mean(&self) -> f64 {
+        self.window.mean_nanos() + duration_nanos(self.config.acceptable_heartbeat_pause) as f64
+    }
+
+    /// The normal model of the next interval: `μ + acceptable pause` and `max(σ, floor)`.
+    fn model(&self) -> Model {
+        let mean = self.model_mean();
+        let std = self
+            .window
+            .std_deviation_nanos()
+            .max(duration_nanos(self.config.min_std_deviation) as f64);
+        Model { mean, std }
+    }
+
+    /// Finds the first suspected instant after the last heartbeat: an estimate from the
+    /// inverse of the formula, then a galloping search and a bisection on the exact predicate
+    /// (phi is non-decreasing in `now`, so the first suspected instant is unique).
+    fn compute_suspect_at(&self) -> Option<MonoInstant> {
         let last = self.last_heartbeat?;
-        if !self.is_available(last) {
+        let model = self.model();
+        let base = last.as_nanos();
+        let available = |t: u64| model.phi(base, t) < self.config.threshold;
+        if !available(base) {
             return Some(last);
         }
-        if self.is_available(MonoInstant::MAX) {
+        if available(u64::MAX) {
             return None;
         }
-        // Invariant: available at `lo`, suspected at `hi`.
-        let (mut lo, mut hi) = (last.as_nanos(), u64::MAX);
+        let estimate = model.mean + self.threshold_y * model.std;
+        let guess = if estimate.is_finite() && estimate > 0.0 {
+            // Saturating float-to-int conversion; clamped into (last, MAX] below.
+            base.saturating_add(estimate.ceil() as u64)
+        } else {
+            base
+        };
+        let guess = guess.max(base.saturating_add(1));
+        // Invariant sought: available at `lo`, suspected at `hi`.
+        let (mut lo, mut hi);
+        if available(guess) {
+            lo = guess;
+            let mut step = 1u64;
+            loop {
+                let next = lo.saturating_add(step);
+                if !available(next) {
+                    hi = next;
+                    break;
+                }
+                lo = next;
+                step = step.saturating_mul(2);
+            }
+        } else {
+            hi = guess;
+            let mut step = 1u64;
+            loop {
+                let next = hi.saturating_sub(step).max(base);
+                if available(next) {
+                    lo = next;
+                    break;
+                }
+                hi = next;
+                step = step.saturating_mul(2);
+            }
+        }
         while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
-            if self.is_available(MonoInstant::from_nanos(mid)) {
+            if available(mid) {
                 lo = mid;
             } else {
                 hi = mid;
@@ -234,6 +312,39 @@ impl PhiAccrual {
     }
 }
 
+/// An upper bound on phi while `Δ` is at most the model's mean: `log10(2)` plus a margin for
+/// rounding.
+const PHI_AT_MEAN_BOUND: f64 = 0.302;
+
+/// The window's model of the next interval, in nanoseconds (pause and floor applied).
+#[derive(Clone, Copy, Debug)]
+struct Model {
+    mean: f64,
+    std: f64,
+}
+
+impl Model {
+    /// Phi at `now_nanos` after a last heartbeat at `last_nanos` (an earlier `now` counts as
+    /// the last heartbeat).
+    fn phi(self, last_nanos: u64, now_nanos: u64) -> f64 {
+        phi_of(now_nanos.saturating_sub(last_nanos) as f64, self.mean, self.std)
+    }
+}
+
+/// The `y = (Δ - μ') / σ'` at which Akka's phi equals `threshold`: the real root of
+/// `0.070566 y³ + 1.5976 y + ln(p / (1 - p)) = 0` with `p = 10^-threshold` (from
+/// `p = e / (1 + e)`, `e = exp(-y (1.5976 + 0.070566 y²))`), by Cardano's formula. Only an
+/// estimate: the caller confirms the instant on the exact predicate.
+fn threshold_y(threshold: f64) -> f64 {
+    let p = 10f64.powf(-threshold);
+    let ln_e = p.ln() - (-p).ln_1p();
+    // Depressed cubic y³ + a y + b = 0 with a > 0: one real root.
+    let a = 1.5976 / 0.070566;
+    let b = ln_e / 0.070566;
+    let root = (b * b / 4.0 + a * a * a / 27.0).sqrt();
+    (-b / 2.0 + root).cbrt() + (-b / 2.0 - root).cbrt()
+}
+
 impl FailureDetector for PhiAccrual {
     fn heartbeat(&mut self, now: MonoInstant) {
         match self.last_heartbeat {
@@ -246,28 +357,40 @@ impl FailureDetector for PhiAccrual {
             }
         }
         self.last_heartbeat = Some(self.last_heartbeat.map_or(now, |last| last.max(now)));
+        self.suspect_at.set(None);
     }
 
     fn phi(&self, now: MonoInstant) -> f64 {
         let Some(last) = self.last_heartbeat else {
             return 0.0;
         };
-        let time_diff = duration_nanos(now.saturating_duration_since(last)) as f64;
-        let mean = self.window.mean_nanos()
-            + duration_nanos(self.config.acceptable_heartbeat_pause) as f64;
-        let std = self
-            .window
-            .std_deviation_nanos()
-            .max(duration_nanos(self.config.min_std_deviation) as f64);
-        phi_of(time_diff, mean, std)
+        self.model().phi(last.as_nanos(), now.as_nanos())
     }
 
+    /// A comparison with [`PhiAccrual::suspect_at`] once that is known; until then (a
+    /// detector whose driver never asks when it will suspect), phi itself.
     fn is_available(&self, now: MonoInstant) -> bool {
-        self.phi(now) < self.config.threshold
+        let Some(last) = self.last_heartbeat else {
+            return true;
+        };
+        match self.suspect_at.get() {
+            // A `now` before the last heartbeat counts as the last heartbeat, as in `phi`.
+            Some(known) => known.is_none_or(|s| now.max(last) < s),
+            None => {
+                // Up to the model's mean phi is at most log10(2) ≈ 0.30103 (`e >= 1` there):
+                // below any threshold above that, without an `exp` and a `log10`.
+                let time_diff = now.as_nanos().saturating_sub(last.as_nanos()) as f64;
+                if self.config.threshold > PHI_AT_MEAN_BOUND && time_diff <= self.model_mean() {
+                    return true;
+                }
+                self.phi(now) < self.config.threshold
+            }
+        }
     }
 
     fn reset(&mut self) {
         self.last_heartbeat = None;
+        self.suspect_at.set(None);
         self.bootstrap();
     }
 }
@@ -290,6 +413,17 @@ mod tests {
         assert_eq!(d.sample_count(), 2);
         assert_eq!(d.mean_interval_nanos(), 1e9);
         assert_eq!(d.std_deviation_nanos(), 250e6);
+    }
+
+    /// The inverse of the formula lands on the module documentation's figures (threshold 8 at
+    /// y ≈ 5.23, 1 at y ≈ 1.28, 12 at y ≈ 6.29), where `phi_of` gives back the threshold.
+    #[test]
+    fn threshold_y_inverts_the_formula() {
+        for (threshold, y) in [(8.0, 5.23), (1.0, 1.28), (12.0, 6.29)] {
+            let found = threshold_y(threshold);
+            assert!((found - y).abs() < 0.01, "threshold {threshold}: y {found}");
+            assert!((phi_of(found, 0.0, 1.0) - threshold).abs() < 1e-6, "threshold {threshold}");
+        }
     }
 
     /// A heartbeat that arrives while the peer is suspected is not recorded.

@@ -15,9 +15,31 @@ fn detector(threshold: f64, pause_ms: u64, max_sample_size: usize) -> PhiAccrual
     .unwrap()
 }
 
+/// The first instant at which phi reaches `threshold`, by bisection over `[last, u64::MAX]`
+/// on phi itself (how `suspect_at` was computed before it was cached).
+fn bisect_crossing(d: &PhiAccrual, last: u64, threshold: f64) -> u64 {
+    let suspected = |t: u64| d.phi(MonoInstant::from_nanos(t)) >= threshold;
+    if suspected(last) {
+        return last;
+    }
+    assert!(suspected(u64::MAX), "a finite window is suspected at the end of time");
+    let (mut lo, mut hi) = (last, u64::MAX);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if suspected(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
 proptest! {
     /// Between heartbeats phi never decreases, and `suspect_at` is exactly the first instant
-    /// at which `is_available` is false.
+    /// at which phi reaches the threshold (and at which `is_available` turns false): it is
+    /// cached per heartbeat, so it is checked here against phi itself and against a plain
+    /// bisection over all of time.
     #[test]
     fn suspect_at_is_the_exact_crossing(
         gaps in prop::collection::vec(1_u64..5_000_000_000, 1..50),
@@ -31,12 +53,17 @@ proptest! {
             d.heartbeat(MonoInstant::from_nanos(t));
             t += gap;
         }
+        // Before `suspect_at` is first asked, `is_available` takes another path: check both.
+        let unasked = d.clone();
         let last = d.last_heartbeat().unwrap().as_nanos();
         let at = d.suspect_at().unwrap().as_nanos();
+        prop_assert_eq!(at, bisect_crossing(&d, last, threshold));
         prop_assert!(at >= last);
         prop_assert!(!d.is_available(MonoInstant::from_nanos(at)));
+        prop_assert!(d.phi(MonoInstant::from_nanos(at)) >= threshold);
         if at > last {
             prop_assert!(d.is_available(MonoInstant::from_nanos(at - 1)));
+            prop_assert!(d.phi(MonoInstant::from_nanos(at - 1)) < threshold);
         }
         let mut probes = probes;
         probes.sort_unstable();
@@ -47,6 +74,8 @@ proptest! {
             prop_assert!(phi >= previous);
             prop_assert!(phi >= 0.0);
             prop_assert_eq!(d.is_available(now), last + p < at);
+            prop_assert_eq!(phi < threshold, last + p < at);
+            prop_assert_eq!(unasked.is_available(now), phi < threshold);
             previous = phi;
         }
     }

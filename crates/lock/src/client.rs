@@ -50,7 +50,7 @@ pub enum ClientTestingFault {
 pub struct KeepaliveId(u64);
 
 /// The client's view of its session.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum LeaseState {
     /// Nothing acknowledged yet: not safe.
     Pending,

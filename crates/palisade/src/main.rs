@@ -23,14 +23,23 @@ enum Command {
     DetectorEval(cmd::detector_eval::Args),
     /// The deterministic simulator: seeded runs under every fault, checked for safety and
     /// liveness.
-    #[command(subcommand)]
-    Sim(cmd::sim::SimCmd),
+    Sim(cmd::sim::SimArgs),
     /// Run one node of a cluster (config file + flags).
     Server(cmd::server::Args),
     /// Start a local cluster of N nodes as child processes: the quickest way to try palisade.
     Dev(cmd::dev::Args),
     /// Check a recorded history (JSON) for linearizability.
     Check(cmd::check::Args),
+    /// Show every member's view: role, term, leader, indices, locks and sessions.
+    Status(cmd::status::Args),
+    /// Run a command while holding a lock (its fencing token in PALISADE_FENCE_TOKEN).
+    Lock(cmd::lock::Args),
+    /// The fenced key-value store: get, put, cas, delete (writes take --fence LOCK:TOKEN).
+    Kv(cmd::kv::Args),
+    /// The cluster's time of day as an uncertainty interval [earliest, latest].
+    Time(cmd::time::Args),
+    /// Ask a node to hand its leadership away before a planned restart.
+    Drain(cmd::drain::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +51,11 @@ fn main() -> ExitCode {
         Command::Server(args) => cmd::server::run(args),
         Command::Dev(args) => cmd::dev::run(args),
         Command::Check(args) => cmd::check::run(args),
+        Command::Status(args) => cmd::status::run(args),
+        Command::Lock(args) => cmd::lock::run(args),
+        Command::Kv(args) => cmd::kv::run(args),
+        Command::Time(args) => cmd::time::run(args),
+        Command::Drain(args) => cmd::drain::run(args),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,7 @@
 //!   bounded queues and reconnection;
 //! - [`node_loop`]: the one thread that owns the core, batches its inputs (one fsync per
 //!   batch) and moves its outputs;
-//! - [`api`]: the HTTP/JSON API (`docs/notes/HTTP-API.md`, `docs/openapi.json`);
+//! - [`api`]: the HTTP/JSON API (`docs/http-api.md`, `docs/openapi.json`);
 //! - [`metrics`]: [`Metrics`], the Prometheus families the node loop sets;
 //! - [`status`]: [`StatusView`], the JSON of `GET /v1/status`, and the status page's router;
 //! - [`server`]: [`Server`], start and graceful stop of one node; [`run`] for `palisade server`;

@@ -36,12 +36,14 @@
 mod error;
 mod fault;
 mod inject;
+pub mod lab;
 mod network;
 mod partition;
 mod process;
 mod queue;
 pub mod raft;
 pub mod report;
+pub mod scenario;
 pub mod service;
 mod stats;
 mod trace;

@@ -19,6 +19,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Fnv1a64;
+
 /// Identifies a process of a simulation: its index, in the order processes were added.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(transparent)]
@@ -72,6 +74,16 @@ pub trait Process {
 
     /// When the process next wants `handle_timeout`, in its local monotonic time; `None`: never.
     fn poll_timeout(&self) -> Option<MonoInstant>;
+
+    /// Feeds what identifies `obs` into the trace hash. The default streams its `Debug` text;
+    /// a process type whose observations are cheaper to digest another way (their postcard
+    /// bytes through [`Fnv1a64::write_serialized`], a few words) overrides it. It must depend
+    /// only on `obs`, so that the same run always gives the same hash.
+    fn digest_obs(obs: &Self::Obs, hasher: &mut Fnv1a64) {
+        // Writing to the hasher cannot fail; a `Debug` impl that reports an error would only
+        // shorten what is hashed, identically on every run.
+        let _ = fmt::write(hasher, format_args!("{obs:?}"));
+    }
 }
 
 /// What a process may do during one handler call: read its clock, send, observe, draw random

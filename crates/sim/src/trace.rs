@@ -7,14 +7,16 @@
 //! definition, unlike `std`'s `DefaultHasher`, which may change between Rust releases).
 //!
 //! The hash takes each event's fields directly (time, kind, endpoints, message id) and then its
-//! detail: a message's postcard bytes, or any other value's `Debug` text streamed into the
-//! hasher. Nothing is formatted into a `String` unless the [`TraceSink`] keeps or streams the
-//! events, so a run with the trace off allocates nothing per event for it. For speed, fixed
-//! fields and message bytes go in as whole 64-bit words ([`Fnv1a64::write_word`]: FNV-1a's
-//! xor-multiply step on a word rather than a byte, plus a fold of the high half into the low
-//! half); `Debug` text goes in byte by byte, as in textbook FNV-1a. Every step is a bijection of
-//! the state for a given input, so two traces that differ in a single event always differ in
-//! their hash.
+//! detail: a message's postcard bytes (streamed into the hasher, never collected), an
+//! observation's digest as its process type defines it ([`crate::Process::digest_obs`]: its
+//! `Debug` text unless the type says otherwise), or any other value's `Debug` text streamed
+//! into the hasher. Nothing is formatted into a `String` unless the [`TraceSink`] keeps or
+//! streams the events, so a run with the trace off allocates nothing per event for it. For
+//! speed, fixed fields and message bytes go in as whole 64-bit words ([`Fnv1a64::write_word`]:
+//! FNV-1a's xor-multiply step on a word rather than a byte, plus a fold of the high half into
+//! the low half); `Debug` text goes in byte by byte, as in textbook FNV-1a. Every step is a
+//! bijection of the state for a given input, so two traces that differ in a single event
+//! always differ in their hash.
 //!
 //! Kept events ([`TraceEvent`]) are plain serde data for reports and `--trace run.jsonl`.
 
@@ -77,9 +79,82 @@ impl Fnv1a64 {
         self.write_word(bytes.len() as u64);
     }
 
+    /// Feeds `value`'s postcard encoding exactly as [`Fnv1a64::write_bytes_wide`] would feed
+    /// the encoded bytes, without building them: they stream into the hasher. Returns `false`
+    /// if postcard cannot encode the value (the bytes encoded before the error stay fed).
+    pub fn write_serialized<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> bool {
+        let writer = WideWriter { hasher: self, word: [0; 8], filled: 0, len: 0 };
+        postcard::serialize_with_flavor(value, writer).is_ok()
+    }
+
     /// The hash of everything fed so far (the hasher can keep going).
     pub const fn finish(&self) -> u64 {
         self.state
+    }
+}
+
+/// A postcard output that hashes instead of storing: bytes gather into little-endian words
+/// fed with [`Fnv1a64::write_word`]; at the end the last word (zero-padded) and the length.
+struct WideWriter<'a> {
+    hasher: &'a mut Fnv1a64,
+    word: [u8; 8],
+    filled: usize,
+    len: u64,
+}
+
+impl postcard::ser_flavors::Flavor for WideWriter<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.word[self.filled] = byte;
+        self.filled += 1;
+        self.len += 1;
+        if self.filled == 8 {
+            self.hasher.write_word(u64::from_le_bytes(self.word));
+            self.filled = 0;
+        }
+        Ok(())
+    }
+
+    fn try_extend(&mut self, mut data: &[u8]) -> postcard::Result<()> {
+        if data.len() < 16 {
+            // Short pieces (varints, small strings) byte by byte: cheaper than the copies.
+            for &b in data {
+                self.try_push(b)?;
+            }
+            return Ok(());
+        }
+        self.len += data.len() as u64;
+        if self.filled > 0 {
+            let take = (8 - self.filled).min(data.len());
+            self.word[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            if self.filled < 8 {
+                return Ok(());
+            }
+            self.hasher.write_word(u64::from_le_bytes(self.word));
+            self.filled = 0;
+        }
+        let mut chunks = data.chunks_exact(8);
+        for c in &mut chunks {
+            self.hasher.write_word(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
+        }
+        let rest = chunks.remainder();
+        self.word[..rest.len()].copy_from_slice(rest);
+        self.filled = rest.len();
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        if self.filled > 0 {
+            let mut last = [0u8; 8];
+            last[..self.filled].copy_from_slice(&self.word[..self.filled]);
+            self.hasher.write_word(u64::from_le_bytes(last));
+        }
+        self.hasher.write_word(self.len);
+        Ok(())
     }
 }
 
@@ -273,7 +348,6 @@ pub(crate) struct Tracer {
     hasher: Fnv1a64,
     sink: TraceSink,
     kept: Vec<TraceEvent>,
-    scratch: Vec<u8>,
     count: u64,
 }
 
@@ -286,7 +360,7 @@ const ABSENT_PROC: u32 = u32::MAX;
 
 impl Tracer {
     pub fn new(sink: TraceSink) -> Tracer {
-        Tracer { hasher: Fnv1a64::new(), sink, kept: Vec::new(), scratch: Vec::new(), count: 0 }
+        Tracer { hasher: Fnv1a64::new(), sink, kept: Vec::new(), count: 0 }
     }
 
     pub fn set_sink(&mut self, sink: TraceSink) {
@@ -335,23 +409,30 @@ impl Tracer {
         self.emit(head, detail);
     }
 
-    /// Records a message event: the message is hashed through its postcard bytes, which is
-    /// cheaper than its `Debug` text; a message postcard cannot encode falls back to `Debug`.
+    /// Records a message event: the message is hashed through its postcard bytes (streamed
+    /// into the hasher), which is cheaper than its `Debug` text; a message postcard cannot
+    /// encode is hashed through its `Debug` text as well.
     pub fn message<M: serde::Serialize + fmt::Debug>(&mut self, head: Head, msg: &M) {
         self.hash_head(&head);
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        match postcard::to_extend(msg, buf) {
-            Ok(b) => {
-                self.hasher.write_bytes_wide(&b);
-                self.scratch = b;
-            }
-            Err(_) => {
-                let _ = fmt::write(&mut self.hasher, format_args!("{msg:?}"));
-            }
+        if !self.hasher.write_serialized(msg) {
+            let _ = fmt::write(&mut self.hasher, format_args!("{msg:?}"));
         }
         self.hasher.write_word(END_OF_DETAIL);
         self.emit(head, msg);
+    }
+
+    /// Records an observation: `digest` feeds what identifies it into the hash (a process's
+    /// [`crate::Process::digest_obs`]); a kept event shows its `Debug` text.
+    pub fn observation<O: fmt::Debug>(
+        &mut self,
+        head: Head,
+        obs: &O,
+        digest: impl FnOnce(&O, &mut Fnv1a64),
+    ) {
+        self.hash_head(&head);
+        digest(obs, &mut self.hasher);
+        self.hasher.write_word(END_OF_DETAIL);
+        self.emit(head, obs);
     }
 
     /// Records the arrival of a message whose content was hashed when it was sent: only the
@@ -421,6 +502,23 @@ mod tests {
         seen.sort_unstable();
         seen.dedup();
         assert_eq!(seen.len(), 64, "every bit of a word changes the hash");
+    }
+
+    #[test]
+    fn serialized_values_hash_as_their_wide_bytes() {
+        let values: Vec<(u64, String, Vec<u8>)> = vec![
+            (0, String::new(), vec![]),
+            (300, "abc".into(), vec![1, 2, 3, 4, 5, 6, 7]),
+            (u64::MAX, "a longer string than eight bytes".into(), vec![9; 40]),
+        ];
+        for v in &values {
+            let bytes = postcard::to_allocvec(v).expect("encodes");
+            let mut wide = Fnv1a64::new();
+            wide.write_bytes_wide(&bytes);
+            let mut streamed = Fnv1a64::new();
+            assert!(streamed.write_serialized(v));
+            assert_eq!(streamed, wide, "{v:?}");
+        }
     }
 
     #[test]

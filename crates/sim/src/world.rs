@@ -504,7 +504,8 @@ impl<P: Process> Simulation<P> {
 
     pub(crate) fn record_observation(&mut self, id: ProcId, obs: P::Obs) {
         self.stats.observations += 1;
-        self.tracer.event(Head::at(self.now, TraceKind::Observe, Some(id)), &obs);
+        let head = Head::at(self.now, TraceKind::Observe, Some(id));
+        self.tracer.observation(head, &obs, P::digest_obs);
         self.observations.push(Observed { t_nanos: self.now, proc: id, obs });
     }
 
@@ -630,6 +631,15 @@ impl<P: Process> Simulation<P> {
         }
         let want = deadline.map(|m| slot.clock.true_nanos_at_mono(m).max(floor));
         if want == slot.timer_at {
+            slot.timer_mono = deadline;
+            return;
+        }
+        let later = matches!((want, slot.timer_at), (Some(w), Some(a)) if w > a && a >= floor);
+        if later {
+            // A later deadline (an election timer pushed back by every heartbeat): leave the
+            // armed event in the queue rather than add one per move. When it fires,
+            // `on_timer` finds the deadline not reached and arms it for the new one, at the
+            // same true time as arming it now would.
             slot.timer_mono = deadline;
             return;
         }

@@ -543,6 +543,12 @@ fn expire_without_log_lets_a_cut_off_leader_release_a_lock_alone() {
     let broken = |id| {
         let mut c = config(id);
         c.lock.testing_fault = Some(palisade_lock::LockTestingFault::ExpireWithoutLog);
+        // The classic 1–2 s timeout, so that the others elect nobody (and expire nothing)
+        // during the 1.5 s cut: the phi default would replace the leader within 0.5 s.
+        c.raft.election = palisade_raft::ElectionConfig::RandomizedTimeout {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(2),
+        };
         c
     };
     let mut c = Three::with(broken);

@@ -114,12 +114,19 @@ fn phi_config(cfg: &mut palisade_raft::Config) {
     cfg.election = ElectionConfig::phi_default(cfg.heartbeat_interval);
 }
 
+/// The classic randomized timeout of 1–2 s (no longer the default: set it explicitly).
+fn fixed_config(cfg: &mut palisade_raft::Config) {
+    cfg.election = ElectionConfig::RandomizedTimeout { min: secs(1), max: secs(2) };
+}
+
 /// Failover time after a leader crash, in virtual milliseconds, and the number of terms
 /// started during 20 s of healthy operation before it (spurious elections).
 fn failover(seed: u64, phi: bool) -> (u64, u64) {
     let mut c = Cluster::new(&[1, 2, 3, 4, 5], seed, |cfg| {
         if phi {
             phi_config(cfg);
+        } else {
+            fixed_config(cfg);
         }
     });
     let leader = c.elect(secs(10));

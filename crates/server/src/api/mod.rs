@@ -1,4 +1,4 @@
-//! The HTTP/JSON API (`docs/notes/HTTP-API.md`; the OpenAPI document is `docs/openapi.json`).
+//! The HTTP/JSON API (`docs/http-api.md`; the OpenAPI document is `docs/openapi.json`).
 //!
 //! Why it is shaped like this. The API is the node loop's front door and nothing more: every
 //! request becomes one input of the node thread ([`crate::node_loop::Input`]) with a fresh

@@ -107,7 +107,8 @@ impl FromStr for PeerConfig {
     }
 }
 
-/// How followers decide that the leader is gone (the `[election]` table).
+/// How followers decide that the leader is gone (the `[election]` table). The default is
+/// `kind = "phi"` with [`ElectionSettings::phi_default`] for the heartbeat interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum ElectionSettings {
     /// `kind = "fixed"`: Raft's randomized timeout drawn from `[min, max)` after each contact.
@@ -368,10 +369,9 @@ impl ServerConfig {
             checkpoint_interval: defaults::CHECKPOINT_INTERVAL,
             pause_detect_threshold: defaults::PAUSE_DETECT_THRESHOLD,
             heartbeat_interval: defaults::HEARTBEAT,
-            election: ElectionSettings::Fixed {
-                min: defaults::ELECTION_MIN,
-                max: defaults::ELECTION_MAX,
-            },
+            // The core's default (`palisade_raft::Config::default_for` says why: it fails
+            // over in about half the time of the fixed timeout in the simulator).
+            election: ElectionSettings::phi_default(defaults::HEARTBEAT),
             clock_offset_max: defaults::CLOCK_OFFSET_MAX,
             drift_bound_ppm: defaults::DRIFT_BOUND_PPM,
             snapshot_every_entries: defaults::SNAPSHOT_EVERY_ENTRIES,

@@ -221,7 +221,8 @@ fn election(
 ) -> Result<ElectionSettings, ConfigError> {
     let empty = RawElection::default();
     let e = raw.unwrap_or(&empty);
-    match e.kind.as_deref().unwrap_or("fixed") {
+    // Phi accrual is the default kind (see `palisade_raft::Config::default_for` for why).
+    match e.kind.as_deref().unwrap_or("phi") {
         "fixed" => {
             only_for("fixed", e.threshold.is_some(), "election.threshold")?;
             for (field, given) in [
@@ -238,8 +239,18 @@ fn election(
             })
         }
         "phi" => {
-            only_for("phi", e.min.is_some(), "election.min")?;
-            only_for("phi", e.max.is_some(), "election.max")?;
+            // `min`/`max` without a kind most likely mean the fixed election: say so.
+            let hint = if e.kind.is_none() {
+                " (the default kind; set kind = \"fixed\" for min and max)"
+            } else {
+                ""
+            };
+            for (field, given) in [("election.min", &e.min), ("election.max", &e.max)] {
+                if given.is_some() {
+                    let reason = format!("not a setting of kind = \"phi\"{hint}");
+                    return Err(ConfigError::invalid(field, reason));
+                }
+            }
             let ElectionSettings::Phi {
                 threshold,
                 acceptable_pause,

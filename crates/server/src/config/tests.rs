@@ -99,10 +99,7 @@ fn the_documented_example_file_is_valid() {
     assert_eq!(c.node_id, 1);
     assert_eq!(c.peers.len(), 3);
     assert_eq!(c.cluster_id, cluster_id_from_name("example"));
-    assert_eq!(
-        c.election,
-        ElectionSettings::Fixed { min: Duration::from_secs(1), max: Duration::from_secs(2) }
-    );
+    assert_eq!(c.election, ElectionSettings::phi_default(c.heartbeat_interval));
 }
 
 #[test]
@@ -121,7 +118,9 @@ fn flags_replace_file_values() {
         log_format: Some("json".into()),
         ..Default::default()
     };
-    let c = load_text(&file(&[], None, PEERS), &overrides).unwrap();
+    // A 50 ms heartbeat: the default phi election's shortest timeout (10 heartbeats) would
+    // not exceed the 500 ms checkpoint interval, so this file names the fixed election.
+    let c = load_text(&file(&[], Some("kind = \"fixed\""), PEERS), &overrides).unwrap();
     assert_eq!((c.cluster_id, c.cluster_name.as_deref()), (99, None));
     assert_eq!(c.node_id, 4);
     assert_eq!(c.heartbeat_interval, Duration::from_millis(50));
@@ -182,7 +181,8 @@ fn unparsable_addresses_are_refused() {
 fn bad_durations_name_the_field_and_the_text() {
     assert_names(load(&[("heartbeat_interval", "\"10x\"")]), &["heartbeat_interval", "10x"]);
     assert_names(load(&[("ttl_max", "\"-5s\"")]), &["ttl_max", "-5s"]);
-    assert_names(load_election("min = \"soon\"", &[]), &["election.min", "soon"]);
+    let fixed = "kind = \"fixed\"\nmin = \"soon\"";
+    assert_names(load_election(fixed, &[]), &["election.min", "soon"]);
     let wrong_type = load(&[("lock_delay", "5")]);
     assert_names(wrong_type, &["lock_delay"]);
 }
@@ -199,9 +199,9 @@ fn zero_durations_are_refused() {
 
 #[test]
 fn election_timeout_must_exceed_the_heartbeat() {
-    let fixed = load_election("min = \"100ms\"\nmax = \"300ms\"", &[]);
+    let fixed = load_election("kind = \"fixed\"\nmin = \"100ms\"\nmax = \"300ms\"", &[]);
     assert_names(fixed, &["election.min", "heartbeat_interval"]);
-    let empty_range = load_election("min = \"1s\"\nmax = \"1s\"", &[]);
+    let empty_range = load_election("kind = \"fixed\"\nmin = \"1s\"\nmax = \"1s\"", &[]);
     assert_names(empty_range, &["election.max"]);
     let phi = load_election("kind = \"phi\"\ntimeout_max = \"150ms\"", &[]);
     assert_names(phi, &["election.timeout_max", "heartbeat_interval"]);
@@ -214,8 +214,12 @@ fn election_timeout_must_exceed_the_heartbeat() {
 #[test]
 fn election_tables_are_checked_for_their_kind() {
     assert_names(load_election("kind = \"gossip\"", &[]), &["election.kind", "gossip"]);
-    assert_names(load_election("threshold = 8.0", &[]), &["election.threshold", "fixed"]);
+    let fixed_threshold = load_election("kind = \"fixed\"\nthreshold = 8.0", &[]);
+    assert_names(fixed_threshold, &["election.threshold", "fixed"]);
     assert_names(load_election("kind = \"phi\"\nmin = \"1s\"", &[]), &["election.min", "phi"]);
+    // Without a kind the table is a phi election (the default), and min/max get a hint.
+    let default_kind = load_election("min = \"1s\"\nmax = \"2s\"", &[]);
+    assert_names(default_kind, &["election.min", "phi", "the default kind", "kind = \"fixed\""]);
 }
 
 #[test]
@@ -232,7 +236,7 @@ fn drift_above_the_named_maximum_is_refused() {
 
 #[test]
 fn checkpoint_interval_must_be_below_the_election_timeout() {
-    let fixed = load_election("min = \"400ms\"\nmax = \"800ms\"", &[]);
+    let fixed = load_election("kind = \"fixed\"\nmin = \"400ms\"\nmax = \"800ms\"", &[]);
     assert_names(fixed, &["checkpoint_interval", "election timeout"]);
     let phi = load_election("kind = \"phi\"\ntimeout_max = \"1s\"", &[]);
     assert_names(phi, &["checkpoint_interval", "500ms"]);
@@ -284,13 +288,17 @@ fn a_data_dir_of_another_node_or_cluster_is_refused() {
 
 #[test]
 fn raft_and_lock_configs_are_derived() {
-    let c = load(&[("heartbeat_interval", "\"50ms\""), ("drift_bound_ppm", "1000")]).unwrap();
+    // 80 ms: the default phi election's shortest timeout (10 heartbeats) stays above the
+    // 500 ms checkpoint interval.
+    let c = load(&[("heartbeat_interval", "\"80ms\""), ("drift_bound_ppm", "1000")]).unwrap();
     let raft = c.to_raft_config().unwrap();
     assert_eq!(raft.id, 1);
-    assert_eq!(raft.heartbeat_interval, Duration::from_millis(50));
+    assert_eq!(raft.heartbeat_interval, Duration::from_millis(80));
     assert_eq!(raft.drift_bound_ppm, 1000);
+    assert_eq!(raft.election, ElectionConfig::phi_default(Duration::from_millis(80)));
+    let fixed = load_election("kind = \"fixed\"", &[]).unwrap();
     assert_eq!(
-        raft.election,
+        fixed.to_raft_config().unwrap().election,
         ElectionConfig::RandomizedTimeout {
             min: defaults::ELECTION_MIN,
             max: defaults::ELECTION_MAX,

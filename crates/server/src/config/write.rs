@@ -105,7 +105,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("with \"quotes\" and spaces");
         let mut configs = ServerConfig::dev_cluster(&base, 3, 17200).unwrap();
-        configs[1].election = ElectionSettings::phi_default(configs[1].heartbeat_interval);
+        configs[1].election = ElectionSettings::Fixed {
+            min: Duration::from_millis(1500),
+            max: Duration::from_secs(3),
+        };
         configs[2].cluster_name = None;
         assert!(configs[2].to_toml().is_err(), "a hashed id does not fit TOML's i64");
         configs[2].cluster_id = 12345;

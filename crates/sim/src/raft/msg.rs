@@ -51,7 +51,7 @@ pub enum SimMsg {
 }
 
 /// What the processes of a Raft simulation report.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub enum RaftObs {
     /// A server opened its WAL and started.
     Started {
@@ -245,5 +245,11 @@ impl Process for RaftProc {
             RaftProc::Server(s) => s.poll_timeout(),
             RaftProc::Client(c) => c.poll_timeout(),
         }
+    }
+
+    /// The observation's postcard bytes: a few words, where its `Debug` text would be a
+    /// formatted line per applied entry per server.
+    fn digest_obs(obs: &RaftObs, hasher: &mut Fnv1a64) {
+        assert!(hasher.write_serialized(obs), "raft observations encode with postcard");
     }
 }

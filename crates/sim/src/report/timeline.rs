@@ -107,6 +107,9 @@ pub enum BandKind {
     LeaseServerView,
     /// The client's lease was in jeopardy (could not renew, not yet lost).
     Jeopardy,
+    /// The client's lease had run out, but the client had not noticed yet (it was paused, or
+    /// had checked before the end and was still acting): it may still behave as the holder.
+    LeaseUnaware,
 }
 
 /// An interval on one lane.

@@ -34,7 +34,7 @@ use palisade_node::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{Boot, Ctx, Factory, NetworkConfig, ProcId, Process, Simulation};
+use crate::{Boot, Ctx, Factory, Fnv1a64, NetworkConfig, ProcId, Process, Simulation};
 
 pub use client::{Action, COMPLETED_KEPT_MAX, ClientProcess, ScriptStep};
 pub use node::NodeProcess;
@@ -70,7 +70,7 @@ pub enum Msg {
 }
 
 /// What a node reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum NodeObs {
     /// The node opened its disk and runs.
     Started {
@@ -87,7 +87,7 @@ pub enum NodeObs {
 }
 
 /// What a client reports.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum ClientObs {
     /// An operation was handed to the client core.
     Invoked {
@@ -152,7 +152,7 @@ pub enum ClientObs {
 }
 
 /// What a store reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum StoreObs {
     /// A write was accepted and applied.
     Accepted {
@@ -181,7 +181,7 @@ pub enum StoreObs {
 }
 
 /// Any observation of the service.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Obs {
     /// From a node.
     Node(NodeObs),
@@ -273,6 +273,12 @@ impl Process for Service {
             Service::Client(c) => c.poll_timeout(),
             Service::Store(_) => None,
         }
+    }
+
+    /// The observation's postcard bytes, streamed into the hasher: a node reports an event
+    /// per applied entry, and formatting each as `Debug` text cost more than applying it.
+    fn digest_obs(obs: &Obs, hasher: &mut Fnv1a64) {
+        assert!(hasher.write_serialized(obs), "service observations encode with postcard");
     }
 }
 

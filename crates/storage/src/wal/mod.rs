@@ -134,7 +134,7 @@ pub struct WalStats {
 }
 
 /// One segment file, as the WAL tracks it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Segment {
     /// Sequence number (the file name).
     seq: u64,
@@ -142,6 +142,14 @@ struct Segment {
     bytes: u64,
     /// Largest index of an entry record in it.
     max_entry: Option<LogIndex>,
+    /// [`segment_name`] of `seq`, formatted once: every append and sync names the file.
+    name: String,
+}
+
+impl Segment {
+    fn new(seq: u64, bytes: u64, max_entry: Option<LogIndex>) -> Segment {
+        Segment { seq, bytes, max_entry, name: segment_name(seq) }
+    }
 }
 
 /// A segmented, checksummed write-ahead log for Raft over a [`Disk`].
@@ -379,9 +387,9 @@ impl<D: Disk> Wal<D> {
         if chunk.is_empty() {
             return Ok(());
         }
-        let name = segment_name(self.current().seq);
-        self.disk.append(&name, chunk)?;
-        self.segments.last_mut().expect("segments are never empty").bytes += chunk.len() as u64;
+        let current = self.segments.last_mut().expect("segments are never empty");
+        self.disk.append(&current.name, chunk)?;
+        current.bytes += chunk.len() as u64;
         self.unsynced = true;
         self.stats.bytes_written += chunk.len() as u64;
         Ok(())
@@ -395,13 +403,14 @@ impl<D: Disk> Wal<D> {
         self.disk.sync_dir()?;
         self.stats.dir_syncs += 1;
         self.stats.segments_created += 1;
-        self.segments.push(Segment { seq, bytes: 0, max_entry: None });
+        self.segments.push(Segment::new(seq, 0, None));
         Ok(())
     }
 
     fn sync_segment(&mut self) -> Result<(), WalError> {
         if self.unsynced {
-            self.disk.sync(&segment_name(self.current().seq))?;
+            let current = self.segments.last().expect("segments are never empty");
+            self.disk.sync(&current.name)?;
             self.unsynced = false;
             self.stats.syncs += 1;
         }

@@ -64,7 +64,7 @@ impl<D: Disk> Wal<D> {
             disk.sync_dir()?;
             stats.dir_syncs += 1;
             stats.segments_created += 1;
-            segments.push(Segment { seq: 0, bytes: 0, max_entry: None });
+            segments.push(Segment::new(0, 0, None));
         }
         let Replayed { entries, hard_state, needs_reset } = scanned.replayed;
         let mut wal = Wal {
@@ -130,7 +130,7 @@ fn scan_all<D: Disk>(disk: &D, seqs: &[u64], meta: &SnapshotMeta) -> Result<Scan
             }
             replay.apply(Pos { seq, offset }, record)
         })?;
-        segments.push(Segment { seq, bytes: end.valid_bytes, max_entry });
+        segments.push(Segment::new(seq, end.valid_bytes, max_entry));
         last_end = Some(end);
     }
     let replayed = replay.finish(meta)?;

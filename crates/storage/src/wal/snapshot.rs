@@ -23,7 +23,7 @@ use crate::blob::{decode_blob, encode_blob, replace_file};
 use crate::disk::Disk;
 use crate::limits::SNAPSHOT_BYTES_MAX;
 use crate::wal::record::RecordRef;
-use crate::wal::{Wal, WalError, segment_name};
+use crate::wal::{Wal, WalError};
 
 /// Name of the snapshot file.
 pub const SNAPSHOT_FILE: &str = "snapshot";
@@ -119,8 +119,7 @@ impl<D: Disk> Wal<D> {
             self.sync_inner()?;
         }
         for _ in 0..removable {
-            let segment = self.segments[0];
-            self.disk.remove(&segment_name(segment.seq))?;
+            self.disk.remove(&self.segments[0].name)?;
             self.disk.sync_dir()?;
             self.segments.remove(0);
             self.stats.dir_syncs += 1;
