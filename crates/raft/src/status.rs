@@ -66,7 +66,10 @@ pub struct PeerStatus {
     pub id: NodeId,
     /// Replication progress (leader only).
     pub progress: Option<PeerProgress>,
-    /// Phi of the peer's messages as seen here (0 before any message).
+    /// Phi of the peer's messages as seen here (0 before any message; infinite when the
+    /// detector's probability of a late heartbeat underflows — a peer long silent). JSON has
+    /// no infinity: a non-finite phi is written as `null` and read back as infinity.
+    #[serde(with = "phi_json")]
     pub phi: f64,
     /// The peer's clock offset (remote minus local), if measured.
     pub offset: Option<OffsetEstimate>,
@@ -127,5 +130,19 @@ impl RaftNode {
             leader_contact_age: contact.filter(|_| following).map(|c| now.mono - c),
             leader_phi: self.watch.phi(now.mono).filter(|_| following && contact.is_some()),
         }
+    }
+}
+
+/// Serde for a phi value that may be infinite: JSON numbers cannot be, so a non-finite phi is
+/// written as `null`, and `null` is read back as `f64::INFINITY`.
+mod phi_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(phi: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if phi.is_finite() { s.serialize_some(phi) } else { s.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
     }
 }
