@@ -43,3 +43,17 @@ fn every_network_model_runs_and_passes() {
         assert_eq!(report.liveness.judged, network.checks_liveness(), "{report}");
     }
 }
+
+/// Seeds 963 and 1758 of `palisade sim --faults all` (bad clocks: ±20000 ppm): once the faults
+/// stop, the clocks must stay disciplined (NTP is back), or within ~12 s two healthy nodes are
+/// definitely more than `clock_offset_max` apart, the leader turns `clock_unfit` and steps
+/// down, and nobody may campaign — no leader for seconds, live sessions expire in calm.
+#[test]
+fn calm_clocks_stay_within_the_offset_bound() {
+    for seed in [963, 1758] {
+        let mut o = LabOptions::new(seed);
+        o.faults = LabFaults::ALL;
+        let report = run_lab(&o);
+        assert!(report.passed(), "{report}");
+    }
+}

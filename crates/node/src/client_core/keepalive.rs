@@ -51,7 +51,8 @@ impl ClientCore {
         }
         self.sent_keepalives.push_back(SentKeepalive { id, kid, session });
         let now = self.now.mono;
-        self.keepalive = Some(KeepaliveInFlight { id, attempt: 0, attempt_deadline: now });
+        let sent_to = self.target();
+        self.keepalive = Some(KeepaliveInFlight { id, attempt: 0, attempt_deadline: now, sent_to });
         self.send_keepalive();
     }
 
@@ -59,7 +60,9 @@ impl ClientCore {
     fn send_keepalive(&mut self) {
         let attempt = self.fresh_attempt();
         let deadline = self.now.mono + self.config.attempt_timeout;
+        let target = self.target();
         let ka = self.keepalive.as_mut().expect("a keepalive is in flight");
+        ka.sent_to = target;
         ka.attempt = attempt;
         ka.attempt_deadline = deadline;
         let id = ka.id;
@@ -118,11 +121,14 @@ impl ClientCore {
         }
     }
 
-    /// The keepalive in flight timed out: it failed; the next server gets the next one.
+    /// The keepalive in flight timed out: it failed; the next one goes to the next server
+    /// (unless the operation moved the target off the silent server meanwhile).
     pub(super) fn keepalive_timeouts(&mut self) {
-        if self.keepalive.as_ref().is_some_and(|k| k.attempt_deadline <= self.now.mono) {
+        let Some(k) = self.keepalive.as_ref() else { return };
+        if k.attempt_deadline <= self.now.mono {
+            let server = k.sent_to;
             self.keepalive_failed();
-            self.rotate();
+            self.rotate_from(server);
         }
     }
 

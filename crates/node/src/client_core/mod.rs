@@ -263,6 +263,8 @@ struct InFlight {
     resend_at: Option<MonoInstant>,
     /// OpenSession only: the lease's id for its first send (the lease counts from it).
     open_kid: Option<KeepaliveId>,
+    /// The server the latest attempt went to.
+    sent_to: NodeId,
 }
 
 /// A keepalive in flight.
@@ -271,6 +273,8 @@ struct KeepaliveInFlight {
     id: RequestId,
     attempt: u64,
     attempt_deadline: MonoInstant,
+    /// The server the latest attempt went to.
+    sent_to: NodeId,
 }
 
 /// A sent keepalive whose acknowledgement still counts.
@@ -594,6 +598,17 @@ impl ClientCore {
     /// Moves to the next server.
     fn rotate(&mut self) {
         self.target = (self.target + 1) % self.config.servers.len();
+    }
+
+    /// An attempt sent to `server` timed out: moves on from it, unless the target already
+    /// moved (the operation and the keepalives share it: a hint the other one followed, or
+    /// its own timeout, since). Rotating from wherever the target is now would leave a leader
+    /// just found for a server that may be down (seed 92 of `palisade sim --faults all`: the
+    /// keepalives cycled through two dead servers and the session expired).
+    fn rotate_from(&mut self, server: NodeId) {
+        if self.target() == server {
+            self.rotate();
+        }
     }
 
     /// Follows a `NotLeader` answer from `from`; returns whether it named another server.

@@ -51,6 +51,7 @@ impl ClientCore {
             attempt_deadline: deadline,
             resend_at: None,
             open_kid: None,
+            sent_to: self.target(),
         });
         self.send_current();
     }
@@ -102,6 +103,7 @@ impl ClientCore {
         let attempt = self.fresh_attempt();
         let now = self.now.mono;
         let timeout = self.config.attempt_timeout;
+        let target = self.target();
         let cur = self.current.as_mut().expect("an operation is in flight");
         if cur.user == UserOp::OpenSession && cur.open_kid.is_none() {
             // The lease counts from the first send of the OpenSession; retransmissions keep
@@ -112,6 +114,7 @@ impl ClientCore {
         cur.attempt = attempt;
         cur.attempt_deadline = now + timeout + cur.wait.unwrap_or_default();
         cur.resend_at = None;
+        cur.sent_to = target;
         let request = ClientRequest { attempt, id: cur.id, body: cur.body.clone(), wait: cur.wait };
         let purpose = Purpose::Op(cur.op);
         self.transmit(purpose, request);
@@ -156,7 +159,8 @@ impl ClientCore {
             return self.send_current();
         }
         if now >= cur.attempt_deadline {
-            self.rotate();
+            let server = cur.sent_to;
+            self.rotate_from(server);
             self.send_current();
         }
     }

@@ -285,3 +285,47 @@ fn wait_grant_and_release_keep_the_held_locks_in_step() {
     assert_eq!(c.held_locks().count(), 0);
     assert!(c.fence("L", at(40)).is_err());
 }
+
+/// A timeout moves the client off the server that stayed silent, not off the server the other
+/// exchange has found since (seed 92 of `palisade sim --faults all`: an operation's hint led
+/// the client to the leader, the keepalive sent before it timed out and rotated the shared
+/// target on to a dead server; the keepalives cycled through dead servers and the session
+/// expired while the leader was healthy).
+#[test]
+fn a_timeout_does_not_rotate_away_from_a_leader_found_meanwhile() {
+    let mut c = client();
+    let session = opened(&mut c, 10);
+    let silent = c.target();
+    let leader = c.config().servers.iter().copied().find(|&s| s != silent).expect("3 servers");
+    // The first keepalive goes to the current target, which never answers it.
+    let mut ms = 10;
+    let ka = loop {
+        ms += 10;
+        c.handle_timeout(at(ms));
+        if let Some(ka) = sent(&mut c).into_iter().next() {
+            break ka;
+        }
+    };
+    assert_eq!(ka, (silent, ka.1.clone()));
+    assert!(matches!(ka.1.body, RequestBody::Mutate(Op::KeepAlive { session: s }) if s == session));
+    // An operation meanwhile: the same server answers it with a hint, the leader finally.
+    c.get(at(ms + 1), "k", crate::protocol::Consistency::Linearizable);
+    let [(to, req)] = &sent(&mut c)[..] else { panic!("one Get") };
+    assert_eq!(*to, silent);
+    answer(&mut c, ms + 2, silent, req.attempt, ReplyResult::NotLeader { leader: Some(leader) });
+    let [(to, req)] = &sent(&mut c)[..] else { panic!("the Get again") };
+    assert_eq!(*to, leader);
+    answer(&mut c, ms + 3, leader, req.attempt, ReplyResult::Invalid("done".into()));
+    // The keepalive times out: it failed (Jeopardy), but the client stays with the leader...
+    c.handle_timeout(at(ms + 1_000));
+    assert_eq!(c.target(), leader, "rotated away from the leader the hint named");
+    // ... and the retried keepalive goes there.
+    let retry = loop {
+        ms += 10;
+        c.handle_timeout(at(ms));
+        if let Some(ka) = sent(&mut c).into_iter().next() {
+            break ka;
+        }
+    };
+    assert_eq!(retry.0, leader);
+}

@@ -27,7 +27,7 @@ use rand::Rng;
 
 use crate::lab::checkers::{LabCheck, LabCheckers};
 use crate::lab::history::Recorder;
-use crate::lab::options::{LabOptions, LabSeed, nanos};
+use crate::lab::options::{DRIFT_GOOD_PPM, LabOptions, LabSeed, nanos};
 use crate::lab::report::{LabLiveness, LabReport, LinSummary};
 use crate::lab::timeline::TimelineBuilder;
 use crate::lab::workload::{Workload, lock_of_key};
@@ -59,6 +59,10 @@ pub const LIN_CACHE_ENTRIES_MAX: usize = 500_000;
 const WALL_CORRECTION_NANOS_MIN: u64 = 1_000_000_000;
 /// ... and at the latest.
 const WALL_CORRECTION_NANOS_MAX: u64 = 10_000_000_000;
+/// In the liveness phase every clock's rate drift is clamped to this (disciplined clocks):
+/// two clocks then part by at most 2 × 500 ppm, 30 ms in 30 s of calm, well inside the
+/// servers' `clock_offset_max`.
+const CALM_DRIFT_PPM_MAX: i32 = DRIFT_GOOD_PPM as i32;
 /// Offsets drawn for servers that start beyond the cluster's offset bound.
 const OFFSET_BEYOND_NANOS_MAX: i64 = 5_000_000_000;
 
@@ -404,6 +408,14 @@ impl World {
             let delta = i64::try_from(truth - i128::from(local)).expect("steps are bounded");
             if delta != 0 {
                 self.sim.step_wall(p, delta).expect("known process");
+            }
+            // NTP disciplines the rate too: left at the bad-clock extremes (±DRIFT_BAD_PPM),
+            // two healthy servers are definitely `clock_offset_max` apart ~12 s into calm, and
+            // the design then lets neither lead (`clock_unfit`). Calm is not calm then.
+            let drift = self.sim.clock(p).expect("known process").drift_ppm();
+            let calm = drift.clamp(-CALM_DRIFT_PPM_MAX, CALM_DRIFT_PPM_MAX);
+            if calm != drift {
+                self.sim.set_drift(p, calm).expect("known process");
             }
         }
         self.work.faults_on = false;
