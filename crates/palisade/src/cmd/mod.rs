@@ -10,6 +10,7 @@ pub mod kv;
 pub mod lock;
 pub mod server;
 pub mod sim;
+pub mod sim_common;
 pub mod sim_lab;
 pub mod sim_raft;
 pub mod sim_scenario;

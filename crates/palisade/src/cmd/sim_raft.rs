@@ -15,12 +15,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::ops::Range;
 use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use palisade_sim::TraceSink;
 use palisade_sim::raft::{
     Broken, ElectionKind, FailoverOptions, FailoverReport, FailoverStats, FaultSelection,
@@ -28,6 +24,7 @@ use palisade_sim::raft::{
 };
 
 use super::CmdResult;
+use super::sim_common::{exit, parallel, parse_nodes, parse_range, progress, speed_line};
 
 /// Seeds `--bench` and `--failover-compare` use when `--seeds` is not given.
 const DEFAULT_BENCH_SEEDS: Range<u64> = 0..20;
@@ -78,23 +75,6 @@ pub struct Args {
     /// Threads for --seeds sweeps and --failover-compare.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     jobs: u64,
-}
-
-fn parse_nodes(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=9).contains(&n) => Ok(n),
-        _ => Err(format!("{s:?}: a cluster size from 1 to 9")),
-    }
-}
-
-fn parse_range(s: &str) -> Result<Range<u64>, String> {
-    let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got {s:?}"))?;
-    let a: u64 = a.trim().parse().map_err(|e| format!("{a:?}: {e}"))?;
-    let b: u64 = b.trim().parse().map_err(|e| format!("{b:?}: {e}"))?;
-    if a >= b {
-        return Err(format!("empty range {a}..{b}"));
-    }
-    Ok(a..b)
 }
 
 impl Args {
@@ -153,21 +133,6 @@ fn one_seed(args: &Args, seed: u64) -> CmdResult {
     Ok(exit(report.passed()))
 }
 
-fn exit(passed: bool) -> ExitCode {
-    if passed { ExitCode::SUCCESS } else { ExitCode::from(1) }
-}
-
-/// Wall-clock figures: seeds per minute and simulated seconds per wall-clock second.
-fn speed_line(seeds: u64, virtual_nanos: u64, wall: Duration) -> String {
-    let wall_s = wall.as_secs_f64().max(1e-9);
-    format!(
-        "wall {:.2}s: {:.1} seeds/minute, {:.0} simulated seconds per wall-clock second",
-        wall_s,
-        seeds as f64 * 60.0 / wall_s,
-        virtual_nanos as f64 / 1e9 / wall_s
-    )
-}
-
 /// What a sweep keeps of one seed.
 struct Outcome {
     seed: u64,
@@ -187,48 +152,6 @@ impl Outcome {
             virtual_nanos: report.virtual_nanos,
         }
     }
-}
-
-fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    let template = format!("{{bar:40}} {{pos}}/{{len}} {what} {{msg}} [{{elapsed}}, eta {{eta}}]");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Runs `f` on every seed over `jobs` threads; results in seed order. `tick` sees each
-/// result as it arrives (in completion order).
-fn parallel<T: Send>(
-    seeds: Range<u64>,
-    jobs: u64,
-    f: impl Fn(u64) -> T + Sync,
-    mut tick: impl FnMut(&T),
-) -> Vec<(u64, T)> {
-    let next = AtomicU64::new(seeds.start);
-    let (tx, rx) = mpsc::channel();
-    let mut out = Vec::new();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let (tx, next, f, end) = (tx.clone(), &next, &f, seeds.end);
-            scope.spawn(move || {
-                loop {
-                    let seed = next.fetch_add(1, Ordering::Relaxed);
-                    if seed >= end || tx.send((seed, f(seed))).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        for (seed, result) in rx {
-            tick(&result);
-            out.push((seed, result));
-        }
-    });
-    out.sort_by_key(|(seed, _)| *seed);
-    out
 }
 
 fn sweep(args: &Args, seeds: Range<u64>) -> CmdResult {

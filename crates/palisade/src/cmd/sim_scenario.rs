@@ -5,12 +5,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use palisade_sim::report::render_html;
 use palisade_sim::scenario::{DEFAULT_SEED, SCENARIOS, run_scenario};
 
 use super::CmdResult;
+use super::sim_common::parse_window;
 
 /// Arguments of `palisade sim scenario`.
 #[derive(Debug, clap::Args)]
@@ -54,24 +54,9 @@ pub fn run(args: Args) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `A..B` with humantime durations (`2s..12s`, `1500ms..3s`), as nanoseconds.
-fn parse_window(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s.split_once("..").ok_or("expected A..B, e.g. 2s..12s")?;
-    let parse = |x: &str| {
-        humantime::parse_duration(x.trim())
-            .map(|d: Duration| d.as_nanos() as u64)
-            .map_err(|e| format!("{x:?}: {e}"))
-    };
-    let (a, b) = (parse(a)?, parse(b)?);
-    if a >= b {
-        return Err(format!("the window's start must come before its end: {s}"));
-    }
-    Ok((a, b))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::parse_window;
+    use crate::cmd::sim_common::parse_window;
 
     #[test]
     fn windows_parse_as_nanoseconds() {
