@@ -174,6 +174,17 @@ pub enum NodeEvent {
         /// Its TTL.
         ttl: Duration,
     },
+    /// This leader proposed an `ExpireSession` entry (it may still be lost; `SessionExpired`
+    /// follows if it is applied). Lets a checker bound when the expiry took effect: between
+    /// this and its first apply.
+    ExpiryProposed {
+        /// The session.
+        session: SessionId,
+        /// The entry's index.
+        index: LogIndex,
+        /// The entry's term.
+        term: Term,
+    },
     /// A session was expired by an applied `ExpireSession` entry.
     SessionExpired {
         /// The session.

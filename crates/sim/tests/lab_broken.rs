@@ -48,6 +48,14 @@ fn expire_without_log_is_caught() {
     assert!(!r.passed());
 }
 
+/// The lock history carries the log's session ends (`ExpiryRule::Logged`), so a lock that
+/// changes hands without one is a linearizability violation seen from the clients alone.
+#[test]
+fn expire_without_log_is_caught_by_linearizability() {
+    let r = first_caught(LabBroken::ExpireWithoutLog, &[], LabCheck::Linearizability);
+    assert!(!r.passed());
+}
+
 #[test]
 fn trust_lease_without_drift_margin_is_caught() {
     let r = first_caught(

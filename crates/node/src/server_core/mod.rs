@@ -443,10 +443,18 @@ impl<D: Disk> ServerCore<D> {
                     self.unlogged_expiry(session);
                 }
                 op => {
+                    let expiring = match op {
+                        LeaderOp::ExpireSession { session, .. } => Some(session),
+                        _ => None,
+                    };
                     let bytes = Command::Leader(op).encode().expect("leader ops are bounded");
                     // Refused (deposed, transfer, overloaded): the tracker proposes it again
                     // after `checkpoint_interval` if it is still due.
-                    let _ = self.raft.propose(self.now, bytes);
+                    if let (Ok((index, term)), Some(session)) =
+                        (self.raft.propose(self.now, bytes), expiring)
+                    {
+                        self.emit(NodeEvent::ExpiryProposed { session, index, term });
+                    }
                 }
             }
         }

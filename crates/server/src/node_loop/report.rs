@@ -41,6 +41,9 @@ pub(super) fn log_event(node: NodeId, event: &NodeEvent) {
             let client = format!("{client:#x}");
             tracing::debug!(node, %session, client, ?ttl, "session opened")
         }
+        NodeEvent::ExpiryProposed { session, index, term } => {
+            tracing::debug!(node, %session, index, term, "proposed a session expiry")
+        }
         NodeEvent::SessionExpired { session, index } => {
             tracing::info!(node, %session, index, "session expired")
         }

@@ -154,6 +154,46 @@ pub(crate) struct ServerView {
     pub expired: BTreeMap<u64, u64>,
     /// Request id -> the first index it was applied at.
     applied_ids: BTreeMap<RequestId, LogIndex>,
+    /// Term -> first true time a node became its leader.
+    leader_since: BTreeMap<Term, u64>,
+    /// (index, term) of a proposed expiry -> first true time it was proposed.
+    expiry_proposed: BTreeMap<(LogIndex, Term), u64>,
+    /// Entries that ended a session (expiry or close), by index, as first applied.
+    pub session_ends: BTreeMap<LogIndex, SessionEnd>,
+}
+
+/// An applied entry that ended a session: the lock model's `Expire` operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SessionEnd {
+    /// The session.
+    pub session: u64,
+    /// True time of its first apply.
+    pub applied_at: u64,
+    /// Closed by its client (else expired by a leader).
+    pub closed: bool,
+}
+
+impl ServerView {
+    /// When the expiry or close at `index` was asked for, at the latest: the leader's proposal
+    /// of an expiry (else the start of its term's leadership), the client's first call of a
+    /// close (from `close_calls`: session -> call time). Never after its first apply; 0 if
+    /// nothing is known (sound, only lenient).
+    pub(crate) fn end_asked_at(
+        &self,
+        index: LogIndex,
+        end: &SessionEnd,
+        close_calls: &BTreeMap<u64, u64>,
+    ) -> u64 {
+        let asked = if end.closed {
+            close_calls.get(&end.session).copied()
+        } else {
+            self.first_apply.get(&index).and_then(|(term, ..)| {
+                let proposed = self.expiry_proposed.get(&(index, *term));
+                proposed.or_else(|| self.leader_since.get(term)).copied()
+            })
+        };
+        asked.unwrap_or(0).min(end.applied_at)
+    }
 }
 
 /// The checkers of one run.
@@ -223,6 +263,7 @@ impl LabCheckers {
             }
             NodeEvent::BecameLeader { term } => {
                 self.seen.leaders += 1;
+                v.leader_since.entry(*term).or_insert(t);
                 match v.leaders.get(term) {
                     Some(&other) if other != p => {
                         let detail = format!("{other} and {p} both led term {term}");
@@ -245,11 +286,20 @@ impl LabCheckers {
             NodeEvent::SessionOpened { session, client, .. } => {
                 v.session_client.insert(session.0, *client);
             }
-            NodeEvent::SessionExpired { session, .. } => {
+            NodeEvent::ExpiryProposed { index, term, .. } => {
+                v.expiry_proposed.entry((*index, *term)).or_insert(t);
+            }
+            NodeEvent::SessionExpired { session, index } => {
                 if let Entry::Vacant(e) = v.expired.entry(session.0) {
                     self.seen.expiries += 1;
                     e.insert(t);
                 }
+                let end = SessionEnd { session: session.0, applied_at: t, closed: false };
+                v.session_ends.entry(*index).or_insert(end);
+            }
+            NodeEvent::SessionClosed { session, index } => {
+                let end = SessionEnd { session: session.0, applied_at: t, closed: true };
+                v.session_ends.entry(*index).or_insert(end);
             }
             NodeEvent::Recovered { torn_tail_bytes, .. } if *torn_tail_bytes > 0 => {
                 self.seen.torn_tails += 1;

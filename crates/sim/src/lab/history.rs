@@ -37,6 +37,9 @@ pub(crate) enum OpSpec {
     Kv { key: String, op: KvOp<Bytes> },
     /// A put to palisade's kv fenced with `token` of `lock`.
     Fenced { lock: String, session: u64, token: u64, key: String, value: Bytes },
+    /// A close of `session`: in the lock history through the log's `SessionClosed` (an
+    /// `Expire` operation from this call to the close's first apply).
+    Close { session: u64 },
     /// Sessions, waits: not in the histories.
     Other,
 }
@@ -81,6 +84,8 @@ pub(crate) struct Recorder {
     pub completed: u64,
     /// Operations whose outcome the client never learnt.
     pub unknown: u64,
+    /// Session -> true time of the first call to close it.
+    pub close_calls: BTreeMap<u64, u64>,
 }
 
 /// A process number for the histories: client process and incarnation.
@@ -99,6 +104,9 @@ impl Recorder {
         request: Option<RequestId>,
     ) {
         let process = process_of(key.0, key.1);
+        if let OpSpec::Close { session } = spec {
+            self.close_calls.entry(session).or_insert(t);
+        }
         self.pending.insert(key, Pending { process, call: t, spec, name, request });
         if self.judge_from.is_some_and(|from| t >= from) {
             self.judged.insert(key, Judged { call: t, ret: None, definite: false, wants: None });
@@ -227,7 +235,7 @@ impl Recorder {
                 let input = LockInput::new(lock, session, op);
                 self.lock_ops.push(Operation::unknown(process, input, call));
             }
-            OpSpec::Kv { op: KvOp::Read, .. } | OpSpec::Other => {}
+            OpSpec::Kv { op: KvOp::Read, .. } | OpSpec::Close { .. } | OpSpec::Other => {}
             OpSpec::Kv { key, op } => {
                 self.kv_ops.push(Operation::unknown(process, KvInput::new(key, op), call));
             }

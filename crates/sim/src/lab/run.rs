@@ -19,14 +19,15 @@ use std::rc::Rc;
 use std::sync::Once;
 
 use palisade_linearize::{
-    CheckOptions, CheckResult, KvRegister, LockModel, check_operations, check_tokens,
+    CheckOptions, CheckResult, ExpiryRule, KvRegister, LockInput, LockModel, LockOp, LockOutput,
+    Operation, check_operations, check_tokens,
 };
 use palisade_node::lock::{Outcome, Reply};
 use palisade_node::{ReplyResult, UserOp};
 use rand::Rng;
 
 use crate::lab::checkers::{LabCheck, LabCheckers};
-use crate::lab::history::Recorder;
+use crate::lab::history::{LockOperation, Recorder};
 use crate::lab::options::{DRIFT_GOOD_PPM, LabOptions, LabSeed, nanos};
 use crate::lab::report::{LabLiveness, LabReport, LinSummary};
 use crate::lab::timeline::TimelineBuilder;
@@ -53,6 +54,8 @@ pub const LIVENESS_RELEASE_SLACK_NANOS: u64 = 10_000_000_000;
 /// as inconclusive (neither shown linearizable nor not), so no seed checks for minutes. The
 /// hard partitions are those with many overlapping unknown outcomes (crashed clients).
 pub const LIN_STEPS_MAX: u64 = 2_000_000;
+/// The process number of the log's own operations (session ends) in the lock history.
+const LOG_PROCESS: u64 = u64::MAX;
 /// The memo cache bound per partition.
 pub const LIN_CACHE_ENTRIES_MAX: usize = 500_000;
 /// A time-of-day step is undone this long after it (NTP comes back), at the earliest.
@@ -451,10 +454,11 @@ impl World {
     fn check_histories(&mut self, end: u64) {
         let options =
             CheckOptions { steps_max: LIN_STEPS_MAX, cache_entries_max: LIN_CACHE_ENTRIES_MAX };
-        self.lin.lock_ops = self.rec.lock_ops.len();
+        let lock_ops = self.lock_history();
+        self.lin.lock_ops = lock_ops.len();
         self.lin.kv_ops = self.rec.kv_ops.len();
-        let lock_model = LockModel::default();
-        match check_operations(&lock_model, &self.rec.lock_ops, &options) {
+        let lock_model = LockModel::new(ExpiryRule::Logged);
+        match check_operations(&lock_model, &lock_ops, &options) {
             Ok(c) => {
                 self.lin.steps += c.steps;
                 self.lin.partitions += c.partitions;
@@ -470,9 +474,31 @@ impl World {
             }
             Err(e) => self.checks.violation(LabCheck::Linearizability, end, format!("{e}")),
         }
-        if let Err(v) = check_tokens(&self.rec.lock_ops) {
+        if let Err(v) = check_tokens(&lock_ops) {
             self.checks.violation(LabCheck::TokenOrder, end, format!("{v:?}"));
         }
+        self.rec.lock_ops = lock_ops;
+    }
+
+    /// The clients' lock operations plus, on every lock, an `Expire` for each entry that ended
+    /// a session, so the checker runs with [`ExpiryRule::Logged`]: a holder loses a lock only
+    /// by releasing it or by a session end in the log, and two grants to different sessions
+    /// without one in between are a violation. Each `Expire` spans from when it was asked for
+    /// (the leader's proposal, the client's close) to its first apply: its commit lies inside.
+    fn lock_history(&self) -> Vec<LockOperation> {
+        let mut ops = self.rec.lock_ops.clone();
+        let locks: BTreeSet<&str> =
+            self.rec.lock_ops.iter().map(|op| op.input.lock.as_str()).collect();
+        let view = &self.checks.view;
+        for (&index, end) in &view.session_ends {
+            let asked = view.end_asked_at(index, end, &self.rec.close_calls);
+            for &lock in &locks {
+                let input = LockInput::new(lock, end.session, LockOp::Expire);
+                let expired = LockOutput::Expired;
+                ops.push(Operation::returned(LOG_PROCESS, input, asked, end.applied_at, expired));
+            }
+        }
+        ops
     }
 
     fn judge_lin<K: std::fmt::Debug, S: std::fmt::Debug>(

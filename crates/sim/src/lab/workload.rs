@@ -366,7 +366,8 @@ impl Workload {
                 let d = &mut self.drivers[i];
                 d.closed.insert(session);
                 d.relinquished.extend(guards);
-                self.submit(sim, i, rec, UserOp::CloseSession, OpSpec::Other, "close");
+                let spec = OpSpec::Close { session };
+                self.submit(sim, i, rec, UserOp::CloseSession, spec, "close");
             }
             _ => {
                 let key = fenced_key(&lock);
