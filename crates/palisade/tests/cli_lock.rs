@@ -175,6 +175,40 @@ fn lock_runs_the_command_with_its_token_and_competitors_never_overlap() {
         assert!(status.success(), "a competitor failed: {status:?}\n{}", cluster.logs());
     }
     check_journal(&journal, token);
+    interactive_command_reads_the_terminal(&cluster);
+}
+
+/// Run from a terminal's foreground, the command gets the terminal: it can read it (in a
+/// background process group `read` would be stopped by SIGTTIN and hang). `script` (util-linux)
+/// gives palisade a pseudo-terminal and types the line into it.
+fn interactive_command_reads_the_terminal(cluster: &Cluster) {
+    let inner =
+        format!("{} lock tty -- sh -c 'read line; echo got:$line'", env!("CARGO_BIN_EXE_palisade"));
+    let child = Command::new("script")
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env("PALISADE_ENDPOINTS", &cluster.endpoints)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) runs");
+    let mut script = Proc(child);
+    std::io::Write::write_all(script.0.stdin.as_mut().unwrap(), b"hello\n").unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = script.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the command never read the terminal (stopped by SIGTTIN?)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(script.0.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert!(status.success(), "{status:?}: {stdout}");
+    assert!(stdout.contains("got:hello"), "{stdout}");
 }
 
 /// Every `start T` is followed by its own `end T` before the next start; tokens increase.

@@ -10,9 +10,12 @@
 //! lease ran out: keepalives failed for a TTL, or the server said the session expired), the
 //! whole group gets SIGTERM, then SIGKILL after `--grace`, and palisade exits with
 //! [`EXIT_LOCK_LOST`] and a message saying so. SIGINT and SIGTERM sent to palisade are passed
-//! on to the group (the group is not the terminal's foreground group, so Ctrl-C reaches
-//! palisade alone). Otherwise palisade exits with the command's exit code (128 + signal if a
-//! signal ended it) after releasing the lock.
+//! on to the group. When palisade runs in the foreground of a terminal, it hands the
+//! terminal's foreground to the command's group as a shell does for a job — so an interactive
+//! command can read the terminal (a background group would be stopped by SIGTTIN) and Ctrl-C
+//! reaches the command directly — and takes it back when the command ends. Otherwise palisade
+//! exits with the command's exit code (128 + signal if a signal ended it) after releasing the
+//! lock.
 //!
 //! Exit codes: the command's; 1 the lock is held by somebody else (after `--wait`); 2 bad
 //! arguments, no cluster, the command cannot start; 3 the acquire's outcome is unknown;
@@ -144,6 +147,7 @@ async fn run_command(args: &Args, guard: &LockGuard) -> Result<Ran, Box<dyn std:
         .spawn()
         .map_err(|e| format!("cannot run {program:?}: {e}"))?;
     let pgid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let _terminal = pgid.and_then(Foreground::hand_to);
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut watch = guard.watch();
@@ -180,6 +184,52 @@ async fn run_command(args: &Args, guard: &LockGuard) -> Result<Ran, Box<dyn std:
     // The group may outlive its leader: make sure nothing of it runs on without the lock.
     forward(pgid, Signal::SIGKILL);
     Ok(Ran::Lost)
+}
+
+/// The terminal's foreground, lent to the command's process group while it runs.
+struct Foreground {
+    /// palisade's own process group, which had the foreground.
+    ours: Pid,
+}
+
+impl Foreground {
+    /// If standard input is a terminal whose foreground group is palisade's, makes `group`
+    /// the foreground (and continues it, in case it read the terminal before and was stopped
+    /// by SIGTTIN). `None` otherwise, or if the terminal refused.
+    fn hand_to(group: Pid) -> Option<Foreground> {
+        let stdin = std::io::stdin();
+        if !std::io::IsTerminal::is_terminal(&stdin) {
+            return None;
+        }
+        let ours = nix::unistd::getpgrp();
+        if nix::unistd::tcgetpgrp(&stdin).ok()? != ours {
+            return None;
+        }
+        set_foreground(group).ok()?;
+        forward(Some(group), Signal::SIGCONT);
+        Some(Foreground { ours })
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        // Fails only if the terminal is gone; then there is nothing to take back.
+        let _ = set_foreground(self.ours);
+    }
+}
+
+/// Makes `group` the foreground process group of the terminal on standard input. A process
+/// outside the foreground group gets SIGTTOU for this unless it blocks that signal, so this
+/// thread blocks it for the call.
+fn set_foreground(group: Pid) -> nix::Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+    let mut ttou = SigSet::empty();
+    ttou.add(Signal::SIGTTOU);
+    let mut before = SigSet::empty();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut before))?;
+    let result = nix::unistd::tcsetpgrp(std::io::stdin(), group);
+    pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&before), None)?;
+    result
 }
 
 /// Sends `signal` to the command's process group (by its id, the child's pid).
