@@ -146,8 +146,9 @@ pub(crate) struct ServerView {
     leaders: BTreeMap<Term, ProcId>,
     /// (lock, token) -> (first true time seen granted, session).
     pub grants: BTreeMap<(String, u64), (u64, u64)>,
-    /// (lock, token) -> (first true time seen ended, cause).
-    pub ended: BTreeMap<(String, u64), (u64, ReleaseCause)>,
+    /// lock -> token -> (first true time seen ended, cause). Nested so that a lookup needs no
+    /// owned key (beliefs are sampled every tick for every client).
+    ended: BTreeMap<String, BTreeMap<u64, (u64, ReleaseCause)>>,
     /// session -> client id.
     pub session_client: BTreeMap<u64, u64>,
     /// session -> first true time its expiry was applied.
@@ -174,6 +175,20 @@ pub(crate) struct SessionEnd {
 }
 
 impl ServerView {
+    /// When and why the grant of `lock` with `token` ended, if it did.
+    pub(crate) fn ended(&self, lock: &str, token: u64) -> Option<(u64, ReleaseCause)> {
+        self.ended.get(lock).and_then(|grants| grants.get(&token)).copied()
+    }
+
+    /// The grant of `lock` with `token` ended at `t` (only the first report counts).
+    pub(crate) fn end_grant(&mut self, lock: &str, token: u64, t: u64, cause: ReleaseCause) {
+        if !self.ended.contains_key(lock) {
+            self.ended.insert(lock.to_owned(), BTreeMap::new());
+        }
+        let grants = self.ended.get_mut(lock).expect("inserted above");
+        grants.entry(token).or_insert((t, cause));
+    }
+
     /// When the expiry or close at `index` was asked for, at the latest: the leader's proposal
     /// of an expiry (else the start of its term's leadership), the client's first call of a
     /// close (from `close_calls`: session -> call time). Never after its first apply; 0 if
@@ -281,7 +296,7 @@ impl LabCheckers {
                 }
             }
             NodeEvent::Released { lock, token, cause, .. } => {
-                v.ended.entry((lock.clone(), *token)).or_insert((t, *cause));
+                v.end_grant(lock, *token, t, *cause);
             }
             NodeEvent::SessionOpened { session, client, .. } => {
                 v.session_client.insert(session.0, *client);
@@ -349,7 +364,7 @@ impl LabCheckers {
     /// A guarded write with `token` of `lock` left client `p` at `t`: counted if the service
     /// had ended that grant before.
     pub(crate) fn write_sent(&mut self, t: u64, lock: &str, token: u64) {
-        if self.view.ended.get(&(lock.to_owned(), token)).is_some_and(|&(end, _)| end < t) {
+        if self.view.ended(lock, token).is_some_and(|(end, _)| end < t) {
             self.seen.stale_writes += 1;
         }
     }
@@ -357,7 +372,7 @@ impl LabCheckers {
     /// A fenced kv put presenting `token` of `lock`, invoked at `call`, was acknowledged as
     /// written at `t`.
     pub(crate) fn kv_fenced_written(&mut self, t: u64, call: u64, lock: &str, token: u64) {
-        if let Some(&(end, cause)) = self.view.ended.get(&(lock.to_owned(), token))
+        if let Some((end, cause)) = self.view.ended(lock, token)
             && end < call
         {
             let detail = format!(
@@ -384,7 +399,7 @@ impl LabCheckers {
         }
         let (what, end) = match lock {
             Some((lock, token)) => {
-                let Some(&(end, cause)) = self.view.ended.get(&(lock.to_owned(), token)) else {
+                let Some((end, cause)) = self.view.ended(lock, token) else {
                     return;
                 };
                 if cause != ReleaseCause::SessionExpired {

@@ -89,8 +89,8 @@ fn never_granted(
         // When the lock became free for good (u64::MAX: a live client holds it to the end).
         let free_from = match last {
             None => calm.from,
-            Some((_, token, session)) => match view.ended.get(&(lock.clone(), token)) {
-                Some(&(ended, _)) => ended.saturating_add(calm.lock_delay).max(calm.from),
+            Some((_, token, session)) => match view.ended(lock, token) {
+                Some((ended, _)) => ended.saturating_add(calm.lock_delay).max(calm.from),
                 None => {
                     let holder = view.session_client.get(&session).map(|&c| client_of(c));
                     // Still held by a live client whose session the service did not expire.
@@ -165,7 +165,7 @@ pub(crate) fn judge(w: &mut World, end: u64) {
     let release_bound = nanos(w.seed.ttl) + nanos(w.seed.lock_delay) + LIVENESS_RELEASE_SLACK_NANOS;
     let mut held_dead = Vec::new();
     for ((lock, token), &(t, session)) in &view.grants {
-        if view.ended.contains_key(&(lock.clone(), *token)) {
+        if view.ended(lock, *token).is_some() {
             continue;
         }
         let Some(&client) = view.session_client.get(&session) else { continue };
@@ -242,7 +242,7 @@ mod tests {
         let mut j = BTreeMap::new();
         // L0: released at 15s, asked for at 25s, never granted again: stuck.
         grant(&mut v, "L0", 1, 10 * S, 100, LIVE);
-        v.ended.insert(("L0".into(), 1), (15 * S, ReleaseCause::Released));
+        v.end_grant("L0", 1, 15 * S, ReleaseCause::Released);
         ask(&mut j, 1, "L0", 25 * S);
         // L1: held by the live client from before calm to the end; asked for: busy, fine.
         grant(&mut v, "L1", 2, 12 * S, 100, LIVE);
