@@ -14,10 +14,10 @@
 //! across a drift change and only the time-of-day reading jumps at a step. Within a segment both
 //! readings advance by `elapsed * (1e6 + ppm) / 1e6` from the segment's start: the same amount,
 //! so the time-of-day reading differs from the monotonic one only by the sum of the steps. The
-//! state is kept exactly, in millionths of a nanosecond, and only a reading is rounded down to
-//! the nanosecond: changes never accumulate rounding, so over any span the clock advances by
-//! its drift-scaled true time to within one nanosecond. All arithmetic is on integers (`i128`),
-//! so a run replays bit for bit on any machine.
+//! state is kept exactly, to the millionth of a nanosecond, and only a reading is rounded down
+//! to the nanosecond: changes never accumulate rounding, so over any span the clock advances by
+//! its drift-scaled true time to within one nanosecond. All arithmetic is on integers (`i128`,
+//! and `u64` where it cannot overflow), so a run replays bit for bit on any machine.
 //!
 //! Only the latest segment is kept: true time may not go backwards across a change, and readings
 //! before the latest change cannot be asked for (both are asserted).
@@ -30,18 +30,28 @@ use crate::time::{MonoInstant, Now, WallTime};
 pub const SIM_DRIFT_PPM_MAX: i32 = 500_000;
 
 const PPM: i128 = 1_000_000;
+/// [`PPM`] as a `u64`, for the fast path of [`SimClock::reading`].
+const PPM_U64: u64 = 1_000_000;
 
 /// One node's clock as a function of true time. See the module documentation.
+///
+/// The exact readings at the latest change are kept as whole nanoseconds plus one shared
+/// fraction in millionths of a nanosecond: the time-of-day reading differs from the monotonic
+/// one by whole nanoseconds only (the initial difference and the steps), so both have the same
+/// fraction, and a reading needs one division by a constant, on `u64` in the common case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimClock {
     /// True time of the latest change (the start of the current segment).
     change_true_nanos: u64,
-    /// Monotonic reading at the latest change, in millionths of a nanosecond: the exact value,
-    /// so that changes never lose the fraction a reading rounds away.
-    change_mono_fine: i128,
-    /// Time-of-day reading at the latest change, in millionths of a nanosecond. Steps may take
-    /// it below the epoch or past `u64::MAX`: readings saturate, the state does not.
-    change_wall_fine: i128,
+    /// Monotonic reading at the latest change, whole nanoseconds (rounded down).
+    change_mono_nanos: i128,
+    /// Time-of-day reading at the latest change, whole nanoseconds (rounded down). Steps may
+    /// take it below the epoch or past `u64::MAX`: readings saturate, the state does not.
+    change_wall_nanos: i128,
+    /// The fraction both readings had beyond their whole nanoseconds at the latest change, in
+    /// millionths of a nanosecond (`0..PPM`): kept so that changes never lose what a reading
+    /// rounds away.
+    change_fraction: u64,
     /// Rate drift of the current segment.
     drift_ppm: i32,
 }
@@ -61,8 +71,9 @@ impl SimClock {
         assert_drift(drift_ppm);
         SimClock {
             change_true_nanos: true_nanos,
-            change_mono_fine: i128::from(mono_start.as_nanos()) * PPM,
-            change_wall_fine: i128::from(wall_start.as_nanos()) * PPM,
+            change_mono_nanos: i128::from(mono_start.as_nanos()),
+            change_wall_nanos: i128::from(wall_start.as_nanos()),
+            change_fraction: 0,
             drift_ppm,
         }
     }
@@ -73,9 +84,9 @@ impl SimClock {
     /// # Panics
     /// If `true_nanos` is before the latest change.
     pub fn reading(&self, true_nanos: u64) -> Now {
-        let advance = self.advance_fine(true_nanos);
-        let mono = to_nanos(self.change_mono_fine + advance);
-        let wall = to_nanos(self.change_wall_fine + advance);
+        let whole = self.whole_nanos_since_change(true_nanos);
+        let mono = saturate(self.change_mono_nanos + whole);
+        let wall = saturate(self.change_wall_nanos + whole);
         Now::new(MonoInstant::from_nanos(mono), WallTime::from_nanos(wall))
     }
 
@@ -97,7 +108,7 @@ impl SimClock {
     /// If `true_nanos` is before the latest change.
     pub fn step_wall(&mut self, true_nanos: u64, delta_nanos: i64) {
         self.rebase(true_nanos);
-        self.change_wall_fine += i128::from(delta_nanos) * PPM;
+        self.change_wall_nanos += i128::from(delta_nanos);
     }
 
     /// The earliest true time, no earlier than the latest change, at which the monotonic
@@ -108,7 +119,8 @@ impl SimClock {
     pub fn true_nanos_at_mono(&self, mono: MonoInstant) -> u64 {
         // Smallest e >= 0 with floor((start + e * rate) / PPM) >= mono,
         // i.e. start + e * rate >= mono * PPM.
-        let needed = i128::from(mono.as_nanos()) * PPM - self.change_mono_fine;
+        let needed = (i128::from(mono.as_nanos()) - self.change_mono_nanos) * PPM
+            - i128::from(self.change_fraction);
         if needed <= 0 {
             return self.change_true_nanos;
         }
@@ -131,7 +143,7 @@ impl SimClock {
     /// Time-of-day minus monotonic reading, in nanoseconds: the initial difference plus the sum
     /// of the steps. Constant between steps, since both readings advance at the same rate.
     pub fn wall_minus_mono_nanos(&self) -> i128 {
-        (self.change_wall_fine - self.change_mono_fine) / PPM
+        self.change_wall_nanos - self.change_mono_nanos
     }
 
     /// Millionths of a nanosecond both readings advance per true nanosecond.
@@ -152,11 +164,30 @@ impl SimClock {
         i128::from(true_nanos - self.change_true_nanos) * self.rate()
     }
 
+    /// Whole nanoseconds both readings gained between the latest change and `true_nanos`,
+    /// counting the fraction carried from the change: `floor((fraction + advance) / PPM)`.
+    fn whole_nanos_since_change(&self, true_nanos: u64) -> i128 {
+        assert!(
+            true_nanos >= self.change_true_nanos,
+            "true time {true_nanos} before the clock's latest change at {}",
+            self.change_true_nanos
+        );
+        let elapsed = true_nanos - self.change_true_nanos;
+        let rate = u64::try_from(self.rate()).expect("the rate is positive and small");
+        // Fast path, exact: without overflow the sum is the same non-negative number on u64.
+        match elapsed.checked_mul(rate).and_then(|a| a.checked_add(self.change_fraction)) {
+            Some(fine) => i128::from(fine / PPM_U64),
+            None => (i128::from(self.change_fraction) + self.advance_fine(true_nanos)) / PPM,
+        }
+    }
+
     /// Starts a new segment at `true_nanos` from the exact readings there.
     fn rebase(&mut self, true_nanos: u64) {
-        let advance = self.advance_fine(true_nanos);
-        self.change_mono_fine += advance;
-        self.change_wall_fine += advance;
+        let fine = i128::from(self.change_fraction) + self.advance_fine(true_nanos);
+        let whole = fine.div_euclid(PPM);
+        self.change_mono_nanos += whole;
+        self.change_wall_nanos += whole;
+        self.change_fraction = u64::try_from(fine.rem_euclid(PPM)).expect("below PPM");
         self.change_true_nanos = true_nanos;
     }
 }
@@ -166,9 +197,9 @@ fn assert_drift(ppm: i32) {
     assert!(ppm <= SIM_DRIFT_PPM_MAX, "drift {ppm} ppm above {SIM_DRIFT_PPM_MAX}");
 }
 
-/// Whole nanoseconds of a value in millionths of a nanosecond, rounded down and saturating.
-fn to_nanos(fine: i128) -> u64 {
-    u64::try_from(fine.max(0) / PPM).unwrap_or(u64::MAX)
+/// A reading in whole nanoseconds, saturated to what a `u64` holds.
+fn saturate(nanos: i128) -> u64 {
+    u64::try_from(nanos.max(0)).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -247,5 +278,33 @@ mod tests {
     #[should_panic(expected = "above 500000")]
     fn drift_is_bounded() {
         let _ = clock(SIM_DRIFT_PPM_MAX + 1);
+    }
+
+    /// The readings equal the plain formula on the exact state in millionths of a nanosecond,
+    /// on both the `u64` path and the `i128` one (an advance too large for `u64`), and saturate.
+    #[test]
+    fn readings_match_the_exact_formula() {
+        let fine_floor = |fine: i128| u64::try_from(fine.max(0) / PPM).unwrap_or(u64::MAX);
+        for drift in [-SIM_DRIFT_PPM_MAX, -333_333, -1, 0, 7, 499_999] {
+            let mut c = SimClock::new(3, MonoInstant::from_nanos(11), WallTime::from_nanos(5), 1);
+            c.set_drift(1_000_000_007, drift);
+            c.step_wall(1_000_000_009, -17);
+            // The exact state at the latest change, computed independently of `SimClock`.
+            let first = i128::from(1_000_000_007u64 - 3) * (PPM + 1);
+            let rate = PPM + i128::from(drift);
+            let at_change = first + i128::from(1_000_000_009u64 - 1_000_000_007) * rate;
+            let (mono0, wall0) = (11 * PPM + at_change, (5 - 17) * PPM + at_change);
+            for elapsed in [0u64, 1, 999_999, 123_456_789_012, u64::MAX / 2_000_000, 1 << 62] {
+                let t = 1_000_000_009 + elapsed;
+                let advance = i128::from(elapsed) * rate;
+                let r = c.reading(t);
+                assert_eq!(r.mono.as_nanos(), fine_floor(mono0 + advance), "{drift} {elapsed}");
+                assert_eq!(r.wall.as_nanos(), fine_floor(wall0 + advance), "{drift} {elapsed}");
+            }
+        }
+        let mut low = SimClock::new(0, MonoInstant::ZERO, WallTime::from_nanos(1), 0);
+        low.step_wall(0, -10);
+        assert_eq!(low.reading(5).wall, WallTime::UNIX_EPOCH, "below the epoch saturates");
+        assert_eq!(low.reading(u64::MAX).mono.as_nanos(), u64::MAX);
     }
 }

@@ -148,6 +148,7 @@ impl ClientLease {
     }
 
     /// The state at `now`.
+    #[inline]
     pub fn state(&self, now: MonoInstant) -> LeaseState {
         if self.lost {
             return LeaseState::Lost;
@@ -172,6 +173,7 @@ impl ClientLease {
     }
 
     /// Held or Jeopardy: the lease has not run out.
+    #[inline]
     pub fn is_safe_now(&self, now: MonoInstant) -> bool {
         matches!(self.state(now), LeaseState::Held | LeaseState::Jeopardy)
     }

@@ -23,6 +23,7 @@ use palisade_clock::HlcTimestamp;
 use palisade_raft::LogIndex;
 use serde::{Deserialize, Serialize};
 
+use crate::codec::to_versioned_vec;
 use crate::error::LockError;
 use crate::limits::{
     CHECKPOINT_SESSIONS_MAX, COMMAND_BYTES_MAX, KEY_BYTES_MAX, LOCK_NAME_BYTES_MAX, Limit,
@@ -32,6 +33,9 @@ use crate::response::{NameKind, Refused};
 
 /// Format version byte in front of every encoded [`Command`].
 pub const COMMAND_FORMAT_VERSION: u8 = 1;
+
+/// The buffer an encoding starts with: most commands fit (a larger one grows it).
+const COMMAND_BYTES_TYPICAL: usize = 64;
 
 /// A session: the log index of the `OpenSession` entry that created it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -328,10 +332,8 @@ impl Command {
 
     /// Encodes the command: [`COMMAND_FORMAT_VERSION`] then postcard.
     pub fn encode(&self) -> Result<Vec<u8>, LockError> {
-        let mut out = vec![COMMAND_FORMAT_VERSION];
-        let body = postcard::to_allocvec(self)
+        let out = to_versioned_vec(COMMAND_FORMAT_VERSION, self, COMMAND_BYTES_TYPICAL)
             .map_err(|e| LockError::Encode { what: "command", reason: e.to_string() })?;
-        out.extend_from_slice(&body);
         if out.len() > COMMAND_BYTES_MAX {
             return Err(LockError::TooLarge {
                 what: "command",

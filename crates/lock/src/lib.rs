@@ -21,6 +21,7 @@
 //! Sans-IO: no clock is read, no socket opened, no file touched; time comes in as arguments.
 
 pub mod client;
+mod codec;
 pub mod command;
 pub mod error;
 pub mod fence_guard;

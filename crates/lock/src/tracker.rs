@@ -113,6 +113,10 @@ pub struct SessionTracker {
     next_checkpoint: Option<MonoInstant>,
     last_input: Option<MonoInstant>,
     pauses_detected: u64,
+    /// While proposing: the earliest time a session or lock-delay timer is due (retries
+    /// included), refreshed whenever a timer changes, so that [`SessionTracker::poll_timeout`],
+    /// asked after every input, does not scan them all. `None` while not proposing.
+    timers_due: Option<MonoInstant>,
 }
 
 impl SessionTracker {
@@ -127,6 +131,7 @@ impl SessionTracker {
             next_checkpoint: None,
             last_input: None,
             pauses_detected: 0,
+            timers_due: None,
         }
     }
 
@@ -157,6 +162,9 @@ impl SessionTracker {
         self.observe(now.mono);
         for event in &applied.events {
             self.apply_event(now.mono, event);
+        }
+        if !applied.events.is_empty() {
+            self.refresh_timers_due();
         }
         while self.marks.front().is_some_and(|&(i, _)| i <= applied.index) {
             self.marks.pop_front();
@@ -221,6 +229,7 @@ impl SessionTracker {
                 self.delays.insert(name.to_string(), timer);
             }
         }
+        self.refresh_timers_due();
     }
 
     /// This node became leader / follower, or (as leader) applied an entry of its own term.
@@ -238,6 +247,7 @@ impl SessionTracker {
             self.timers.values_mut().for_each(|t| t.proposed_at = None);
             self.delays.values_mut().for_each(|d| d.proposed_at = None);
         }
+        self.refresh_timers_due();
     }
 
     /// Whether this node may propose leader ops now.
@@ -266,6 +276,7 @@ impl SessionTracker {
                     t.anchor = t.anchor + gap;
                     t.deadline = t.deadline + gap;
                 }
+                self.refresh_timers_due();
             }
         }
         self.last_input = Some(self.last_input.map_or(now, |l| l.max(now)));
@@ -301,6 +312,7 @@ impl SessionTracker {
             self.next_checkpoint = Some(now + self.config.checkpoint_interval);
             ops.extend(self.checkpoint_ops(now));
         }
+        self.refresh_timers_due();
         ops
     }
 
@@ -325,10 +337,24 @@ impl SessionTracker {
     }
 
     /// When [`SessionTracker::handle_timeout`] must next be called; `None` unless proposing.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<MonoInstant> {
         if !self.may_propose() {
             return None;
         }
+        debug_assert_eq!(self.timers_due, self.scan_timers_due(), "timers_due is stale");
+        let tick = self.last_input.map(|l| l + self.config.pause_detect_threshold / 2);
+        [self.timers_due, self.next_checkpoint, tick].into_iter().flatten().min()
+    }
+
+    /// Recomputes `timers_due` after a change to the timers, the retries or the role.
+    fn refresh_timers_due(&mut self) {
+        self.timers_due = if self.may_propose() { self.scan_timers_due() } else { None };
+    }
+
+    /// The earliest time a session or lock-delay timer is due: its deadline, or a retry
+    /// `checkpoint_interval` after it was last proposed.
+    fn scan_timers_due(&self) -> Option<MonoInstant> {
         let retry = self.config.checkpoint_interval;
         let at = |deadline: MonoInstant, proposed: Option<MonoInstant>| match proposed {
             None => deadline,
@@ -336,8 +362,7 @@ impl SessionTracker {
         };
         let sessions = self.timers.values().map(|t| at(t.deadline, t.proposed_at));
         let delays = self.delays.values().map(|d| at(d.ends, d.proposed_at));
-        let tick = self.last_input.map(|l| l + self.config.pause_detect_threshold / 2);
-        sessions.chain(delays).chain(self.next_checkpoint).chain(tick).min()
+        sessions.chain(delays).min()
     }
 
     /// This node's current deadline for `session`, for status pages and tests.

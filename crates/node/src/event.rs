@@ -76,6 +76,28 @@ impl CommandSummary {
             }
         }
     }
+
+    /// [`CommandSummary::of_command`] on an applied command the caller no longer needs: its
+    /// names move into the summary instead of being copied.
+    pub(crate) fn of_applied(cmd: Command, response: Option<Response>) -> CommandSummary {
+        match cmd {
+            Command::Client(req) => CommandSummary::Client {
+                id: req.id,
+                op: op_name(&req.op),
+                target: into_target(req.op),
+                response: response.expect("a client request has a response"),
+            },
+            Command::Leader(LeaderOp::ExpireSession { session, basis }) => {
+                CommandSummary::ExpireSession { session, basis }
+            }
+            Command::Leader(LeaderOp::Checkpoint(lines)) => {
+                CommandSummary::Checkpoint { sessions: lines.len() }
+            }
+            Command::Leader(LeaderOp::LockDelayOver { lock, since }) => {
+                CommandSummary::LockDelayOver { lock, since }
+            }
+        }
+    }
 }
 
 /// The name of an operation.
@@ -98,6 +120,16 @@ fn op_target(op: &Op) -> Option<String> {
         Op::KeepAlive { session } | Op::CloseSession { session } => Some(session.to_string()),
         Op::Acquire { lock, .. } | Op::Release { lock, .. } => Some(lock.clone()),
         Op::Put { key, .. } | Op::Cas { key, .. } | Op::Delete { key, .. } => Some(key.clone()),
+    }
+}
+
+/// [`op_target`] of an operation given up: its name moves out.
+fn into_target(op: Op) -> Option<String> {
+    match op {
+        Op::OpenSession { .. } => None,
+        Op::KeepAlive { session } | Op::CloseSession { session } => Some(session.to_string()),
+        Op::Acquire { lock, .. } | Op::Release { lock, .. } => Some(lock),
+        Op::Put { key, .. } | Op::Cas { key, .. } | Op::Delete { key, .. } => Some(key),
     }
 }
 

@@ -50,3 +50,17 @@ pub use protocol::{
 };
 pub use server_core::{Input, Output, ServerCore};
 pub use status::{LockStatus, NodeStatus, PeerClock, SessionStatus, WalCounters};
+
+/// The earlier of two optional times (`None`: never). The drivers ask for the next timeout
+/// after every input, so this is a plain comparison rather than an iterator over an array.
+#[inline]
+pub(crate) fn earliest(
+    a: Option<clock::MonoInstant>,
+    b: Option<clock::MonoInstant>,
+) -> Option<clock::MonoInstant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

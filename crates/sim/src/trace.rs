@@ -22,7 +22,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, ser};
 
 use crate::ProcId;
 
@@ -83,8 +83,13 @@ impl Fnv1a64 {
     /// the encoded bytes, without building them: they stream into the hasher. Returns `false`
     /// if postcard cannot encode the value (the bytes encoded before the error stay fed).
     pub fn write_serialized<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> bool {
-        let writer = WideWriter { hasher: self, word: [0; 8], filled: 0, len: 0 };
-        postcard::serialize_with_flavor(value, writer).is_ok()
+        let mut sink = WideSink { state: self.state, word: 0, bits: 0, words: 0 };
+        let ok = value.serialize(&mut sink).is_ok();
+        if ok {
+            sink.finish();
+        }
+        self.state = sink.state;
+        ok
     }
 
     /// The hash of everything fed so far (the hasher can keep going).
@@ -93,67 +98,386 @@ impl Fnv1a64 {
     }
 }
 
-/// A postcard output that hashes instead of storing: bytes gather into little-endian words
-/// fed with [`Fnv1a64::write_word`]; at the end the last word (zero-padded) and the length.
-struct WideWriter<'a> {
-    hasher: &'a mut Fnv1a64,
-    word: [u8; 8],
-    filled: usize,
-    len: u64,
+/// A serde serializer that feeds a hash state exactly the bytes postcard would encode, as
+/// [`Fnv1a64::write_bytes_wide`] feeds bytes: little-endian words, the last one zero-padded,
+/// then the length. It follows postcard's wire format (stable since postcard 1.0: varints for
+/// integers wider than a byte, zigzag for signed ones, a varint length before sequences, maps,
+/// strings and bytes, a varint variant index, `0`/`1` before an option's value) and gathers
+/// the bytes in a register-sized word instead of a buffer, so a trace hash is the one postcard
+/// bytes would give, at a fraction of the cost.
+struct WideSink {
+    /// The hash state, written back to the hasher at the end.
+    state: u64,
+    /// Pending bytes, the first one in the low 8 bits; the bits above `bits` are zero.
+    word: u64,
+    /// Bits of `word` in use: 0, 8, ..., 56.
+    bits: u32,
+    /// Whole words fed so far.
+    words: u64,
 }
 
-impl postcard::ser_flavors::Flavor for WideWriter<'_> {
-    type Output = ();
+/// Why a value could not be encoded (postcard refuses the same values).
+#[derive(Debug)]
+struct Unencodable;
 
-    #[inline]
-    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
-        self.word[self.filled] = byte;
-        self.filled += 1;
-        self.len += 1;
-        if self.filled == 8 {
-            self.hasher.write_word(u64::from_le_bytes(self.word));
-            self.filled = 0;
-        }
-        Ok(())
+impl fmt::Display for Unencodable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the value has no postcard encoding")
+    }
+}
+
+impl std::error::Error for Unencodable {}
+
+impl ser::Error for Unencodable {
+    fn custom<T: fmt::Display>(_msg: T) -> Self {
+        Unencodable
+    }
+}
+
+impl WideSink {
+    /// [`Fnv1a64::write_word`]'s step on the state held here, counting the words.
+    #[inline(always)]
+    fn feed_word(&mut self, w: u64) {
+        self.state = (self.state ^ w).wrapping_mul(FNV_PRIME);
+        self.state ^= self.state >> 32;
+        self.words += 1;
     }
 
-    fn try_extend(&mut self, mut data: &[u8]) -> postcard::Result<()> {
-        if data.len() < 16 {
-            // Short pieces (varints, small strings) byte by byte: cheaper than the copies.
-            for &b in data {
-                self.try_push(b)?;
-            }
-            return Ok(());
+    #[inline(always)]
+    fn byte(&mut self, b: u8) {
+        self.word |= u64::from(b) << self.bits;
+        self.bits += 8;
+        if self.bits == 64 {
+            self.feed_word(self.word);
+            self.word = 0;
+            self.bits = 0;
         }
-        self.len += data.len() as u64;
-        if self.filled > 0 {
-            let take = (8 - self.filled).min(data.len());
-            self.word[self.filled..self.filled + take].copy_from_slice(&data[..take]);
-            self.filled += take;
-            data = &data[take..];
-            if self.filled < 8 {
-                return Ok(());
-            }
-            self.hasher.write_word(u64::from_le_bytes(self.word));
-            self.filled = 0;
+    }
+
+    /// Feeds the low `n` bytes of `v` (`n` in 1..=8; the bytes of `v` above them are zero).
+    #[inline(always)]
+    fn chunk(&mut self, v: u64, n: u32) {
+        self.word |= v << self.bits;
+        let total = self.bits + 8 * n;
+        if total >= 64 {
+            self.feed_word(self.word);
+            // The bytes of `v` that did not fit (none if the word was empty).
+            self.word = if self.bits == 0 { 0 } else { v >> (64 - self.bits) };
+            self.bits = total - 64;
+        } else {
+            self.bits = total;
         }
+    }
+
+    fn bytes(&mut self, data: &[u8]) {
         let mut chunks = data.chunks_exact(8);
         for c in &mut chunks {
-            self.hasher.write_word(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
+            self.chunk(u64::from_le_bytes(c.try_into().expect("8-byte chunk")), 8);
         }
         let rest = chunks.remainder();
-        self.word[..rest.len()].copy_from_slice(rest);
-        self.filled = rest.len();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.chunk(u64::from_le_bytes(last), rest.len() as u32);
+        }
+    }
+
+    /// postcard's varint: 7 bits a byte, the lowest first, the top bit set on all but the last.
+    #[inline(always)]
+    fn varint(&mut self, v: u64) {
+        if v < 0x80 {
+            self.byte(v as u8);
+        } else {
+            self.varint_long(v);
+        }
+    }
+
+    fn varint_long(&mut self, v: u64) {
+        // Eight bytes carry 56 bits; a larger value takes one or two bytes more.
+        let (mut encoded, mut rest) = (0u64, v);
+        for n in 0..8 {
+            let group = rest & 0x7f;
+            rest >>= 7;
+            if rest == 0 {
+                self.chunk(encoded | group << (8 * n), n + 1);
+                return;
+            }
+            encoded |= (group | 0x80) << (8 * n);
+        }
+        self.chunk(encoded, 8);
+        if rest < 0x80 {
+            self.byte(rest as u8);
+        } else {
+            self.byte(rest as u8 | 0x80);
+            self.byte((rest >> 7) as u8);
+        }
+    }
+
+    fn varint_u128(&mut self, mut v: u128) {
+        while v >= 0x80 {
+            self.byte(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn str_bytes(&mut self, b: &[u8]) {
+        self.varint(b.len() as u64);
+        self.bytes(b);
+    }
+
+    /// Feeds the last, zero-padded word and the length in bytes.
+    fn finish(&mut self) {
+        let len = self.words * 8 + u64::from(self.bits / 8);
+        if self.bits > 0 {
+            self.feed_word(self.word);
+        }
+        self.feed_word(len);
+    }
+}
+
+type Done = Result<(), Unencodable>;
+
+impl ser::Serializer for &mut WideSink {
+    type Ok = ();
+    type Error = Unencodable;
+    type SerializeSeq = Self;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Self;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Done {
+        self.byte(u8::from(v));
         Ok(())
     }
 
-    fn finalize(self) -> postcard::Result<()> {
-        if self.filled > 0 {
-            let mut last = [0u8; 8];
-            last[..self.filled].copy_from_slice(&self.word[..self.filled]);
-            self.hasher.write_word(u64::from_le_bytes(last));
+    #[inline]
+    fn serialize_i8(self, v: i8) -> Done {
+        self.byte(v as u8);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i16(self, v: i16) -> Done {
+        self.varint(u64::from(((v << 1) ^ (v >> 15)) as u16));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i32(self, v: i32) -> Done {
+        self.varint(u64::from(((v << 1) ^ (v >> 31)) as u32));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_i64(self, v: i64) -> Done {
+        self.varint(((v << 1) ^ (v >> 63)) as u64);
+        Ok(())
+    }
+
+    fn serialize_i128(self, v: i128) -> Done {
+        self.varint_u128(((v << 1) ^ (v >> 127)) as u128);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Done {
+        self.byte(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u16(self, v: u16) -> Done {
+        self.varint(u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u32(self, v: u32) -> Done {
+        self.varint(u64::from(v));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_u64(self, v: u64) -> Done {
+        self.varint(v);
+        Ok(())
+    }
+
+    fn serialize_u128(self, v: u128) -> Done {
+        self.varint_u128(v);
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Done {
+        self.chunk(u64::from(v.to_bits()), 4);
+        Ok(())
+    }
+
+    fn serialize_f64(self, v: f64) -> Done {
+        self.chunk(v.to_bits(), 8);
+        Ok(())
+    }
+
+    fn serialize_char(self, v: char) -> Done {
+        self.str_bytes(v.encode_utf8(&mut [0u8; 4]).as_bytes());
+        Ok(())
+    }
+
+    fn serialize_str(self, v: &str) -> Done {
+        self.str_bytes(v.as_bytes());
+        Ok(())
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Done {
+        self.str_bytes(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_none(self) -> Done {
+        self.byte(0);
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Done {
+        self.byte(1);
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Done {
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Done {
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_unit_variant(self, _: &'static str, index: u32, _: &'static str) -> Done {
+        self.varint(u64::from(index));
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, v: &T) -> Done {
+        v.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+        value: &T,
+    ) -> Done {
+        self.varint(u64::from(index));
+        value.serialize(self)
+    }
+
+    #[inline]
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self, Unencodable> {
+        self.varint(len.ok_or(Unencodable)? as u64);
+        Ok(self)
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self, Unencodable> {
+        Ok(self)
+    }
+
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self, Unencodable> {
+        Ok(self)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, Unencodable> {
+        self.varint(u64::from(index));
+        Ok(self)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self, Unencodable> {
+        self.varint(len.ok_or(Unencodable)? as u64);
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, Unencodable> {
+        Ok(self)
+    }
+
+    #[inline]
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, Unencodable> {
+        self.varint(u64::from(index));
+        Ok(self)
+    }
+}
+
+/// The compound serializers: every element or field in order, nothing at the end.
+macro_rules! compound {
+    ($($trait:ident :: $method:ident $(($key:ty))?),* $(,)?) => {$(
+        impl ser::$trait for &mut WideSink {
+            type Ok = ();
+            type Error = Unencodable;
+
+            #[inline]
+            fn $method<T: ?Sized + Serialize>(&mut self, $(_: $key,)? value: &T) -> Done {
+                value.serialize(&mut **self)
+            }
+
+            #[inline]
+            fn end(self) -> Done {
+                Ok(())
+            }
         }
-        self.hasher.write_word(self.len);
+    )*};
+}
+
+compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+    SerializeStruct::serialize_field(&'static str),
+    SerializeStructVariant::serialize_field(&'static str),
+);
+
+impl ser::SerializeMap for &mut WideSink {
+    type Ok = ();
+    type Error = Unencodable;
+
+    #[inline]
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Done {
+        key.serialize(&mut **self)
+    }
+
+    #[inline]
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Done {
+        value.serialize(&mut **self)
+    }
+
+    #[inline]
+    fn end(self) -> Done {
         Ok(())
     }
 }
@@ -443,11 +767,18 @@ impl Tracer {
         self.emit(head, msg);
     }
 
-    #[inline]
+    /// Hands the event to the sink, if it wants events: the check stays inline at every call
+    /// site, the formatting does not.
+    #[inline(always)]
     fn emit(&mut self, head: Head, detail: &dyn fmt::Debug) {
-        if matches!(self.sink, TraceSink::HashOnly) {
-            return;
+        if !matches!(self.sink, TraceSink::HashOnly) {
+            self.emit_to_sink(head, detail);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn emit_to_sink(&mut self, head: Head, detail: &dyn fmt::Debug) {
         let event = |h: Head| TraceEvent {
             t: h.t,
             kind: h.kind,
@@ -512,13 +843,82 @@ mod tests {
             (u64::MAX, "a longer string than eight bytes".into(), vec![9; 40]),
         ];
         for v in &values {
-            let bytes = postcard::to_allocvec(v).expect("encodes");
-            let mut wide = Fnv1a64::new();
-            wide.write_bytes_wide(&bytes);
-            let mut streamed = Fnv1a64::new();
-            assert!(streamed.write_serialized(v));
-            assert_eq!(streamed, wide, "{v:?}");
+            assert_hashes_as_postcard(v);
         }
+    }
+
+    /// `value` hashes through the sink exactly as its postcard bytes do.
+    fn assert_hashes_as_postcard<T: Serialize + fmt::Debug>(value: &T) {
+        let bytes = postcard::to_allocvec(value).expect("encodes");
+        let mut wide = Fnv1a64::new();
+        wide.write_bytes_wide(&bytes);
+        let mut streamed = Fnv1a64::new();
+        assert!(streamed.write_serialized(value));
+        assert_eq!(streamed, wide, "{value:?}: {bytes:?}");
+    }
+
+    #[derive(Debug, Serialize)]
+    enum Shapes {
+        Unit,
+        Newtype(i64),
+        Tuple(i16, u16, i32),
+        Struct { a: Option<u32>, b: char, c: f64, d: f32 },
+        Wide(u128, i128, i8),
+        Nested(Vec<Shapes>, std::collections::BTreeMap<String, Option<bool>>),
+        Unit2,
+    }
+
+    #[test]
+    fn every_serde_shape_hashes_as_its_postcard_bytes() {
+        // Varint edges: one byte, seven bits more per byte, the ninth and tenth bytes of a u64.
+        let mut edges = vec![0u64, 1, 0x7f, 0x80, 0xff, u64::MAX, u64::MAX - 1];
+        for bits in [7u32, 14, 21, 28, 35, 42, 49, 56, 63] {
+            edges.extend([(1u64 << bits) - 1, 1 << bits, (1 << bits) + 1]);
+        }
+        for &e in &edges {
+            assert_hashes_as_postcard(&e);
+            assert_hashes_as_postcard(&(e as i64));
+            assert_hashes_as_postcard(&(7u8, e, e as u32, (e as u16, e as i16)));
+            assert_hashes_as_postcard(&Shapes::Wide(u128::from(e) << 60, -(i128::from(e)), -1));
+        }
+        for len in 0..40usize {
+            let bytes: Vec<u8> = (0..len as u8).map(|b| b.wrapping_mul(37)).collect();
+            let text: String = (0..len).map(|i| ['a', 'é', '€', '🦀'][i % 4]).collect();
+            // Every phase of the pending word before the slice.
+            for lead in 0..9usize {
+                let prefix = vec![0xa5u8; lead];
+                assert_hashes_as_postcard(&(&prefix, &bytes, &text, len as u64 * 999_999_937));
+            }
+        }
+        let mut map = std::collections::BTreeMap::new();
+        map.insert("k".to_owned(), Some(true));
+        map.insert("longer key than a word".to_owned(), None);
+        let nested = vec![
+            Shapes::Unit,
+            Shapes::Newtype(i64::MIN),
+            Shapes::Tuple(-300, 65_535, i32::MIN),
+            Shapes::Struct { a: Some(u32::MAX), b: '🦀', c: -0.5, d: 1e30 },
+            Shapes::Struct { a: None, b: 'x', c: f64::NAN, d: 0.0 },
+            Shapes::Unit2,
+        ];
+        assert_hashes_as_postcard(&Shapes::Nested(nested, map));
+    }
+
+    #[test]
+    fn a_value_postcard_refuses_is_refused() {
+        struct Unsized;
+        impl Serialize for Unsized {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(None)?;
+                seq.serialize_element(&1u8)?;
+                seq.end()
+            }
+        }
+        assert!(postcard::to_allocvec(&Unsized).is_err());
+        let mut h = Fnv1a64::new();
+        assert!(!h.write_serialized(&Unsized));
+        assert_eq!(h, Fnv1a64::new(), "nothing was fed");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::LockStateMachine;
+use crate::codec::to_versioned_vec;
 use crate::error::LockError;
 use crate::limits::{
     KEYS_MAX, KV_BYTES_MAX, LOCKS_MAX, LOCKS_PER_SESSION_MAX, SESSIONS_MAX, SNAPSHOT_BYTES_MAX,
@@ -18,13 +19,14 @@ use crate::limits::{
 /// Format version byte in front of every snapshot.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;
 
+/// The buffer a snapshot starts with (it grows as needed).
+const SNAPSHOT_BYTES_TYPICAL: usize = 1024;
+
 impl LockStateMachine {
     /// The whole state, deterministic bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut out = vec![SNAPSHOT_FORMAT_VERSION];
-        let body = postcard::to_allocvec(self).expect("state machine serialises");
-        out.extend_from_slice(&body);
-        out
+        to_versioned_vec(SNAPSHOT_FORMAT_VERSION, self, SNAPSHOT_BYTES_TYPICAL)
+            .expect("state machine serialises")
     }
 
     /// A state machine from [`LockStateMachine::snapshot`] bytes. Untrusted input: errors,

@@ -56,6 +56,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::earliest;
 use crate::error::ClientConfigError;
 use crate::protocol::{ClientRequest, Consistency, ReplyResult, RequestBody};
 
@@ -457,11 +458,13 @@ impl ClientCore {
     }
 
     /// The next request to send, and to which server.
+    #[inline]
     pub fn poll_transmit(&mut self) -> Option<(NodeId, ClientRequest)> {
         self.transmits.pop_front()
     }
 
     /// The next event.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
     }
@@ -473,10 +476,8 @@ impl ClientCore {
             .as_ref()
             .map(|c| c.deadline.min(c.resend_at.unwrap_or(c.attempt_deadline)));
         let keepalive = self.keepalive.as_ref().map(|k| k.attempt_deadline);
-        [op, keepalive, self.next_keepalive_due(), self.next_lease_change()]
-            .into_iter()
-            .flatten()
-            .min()
+        let lease = earliest(self.next_keepalive_due(), self.next_lease_change());
+        earliest(earliest(op, keepalive), lease)
     }
 
     /// This client's id.
@@ -502,6 +503,7 @@ impl ClientCore {
 
     /// Whether the lease is safe to act on at `now` (Held or Jeopardy). A pause after this
     /// call is not covered: that is what the fencing token is for.
+    #[inline]
     pub fn is_safe_now(&self, now: Now) -> bool {
         self.lease.as_ref().is_some_and(|l| l.is_safe_now(now.mono))
     }

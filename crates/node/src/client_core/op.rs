@@ -25,10 +25,11 @@ impl ClientCore {
             _ => None,
         };
         let id = matches!(body, RequestBody::Mutate(_)).then(|| self.fresh_id());
-        let probe = ClientRequest { attempt: 0, id, body: body.clone(), wait };
+        let probe = ClientRequest { attempt: 0, id, body, wait };
         if let Err(e) = probe.validate() {
             return self.complete(op, Outcome::Done(invalid(e.to_string())));
         }
+        let body = probe.body;
         if user == UserOp::OpenSession {
             let mut lease = ClientLease::new(self.config.ttl, self.config.drift_bound_ppm);
             if let Some(fault) = self.config.testing_fault {
@@ -167,9 +168,10 @@ impl ClientCore {
 
     /// A `Done` answer: the state machine's response to the request.
     fn finish_done(&mut self, response: Response) {
-        let cur = self.current.as_ref().expect("in flight");
-        let (user, open_kid) = (cur.user.clone(), cur.open_kid);
-        let outcome = match (&user, &response) {
+        // Taken out now (nothing below looks at the operation in flight): no copy of it.
+        let cur = self.current.take().expect("in flight");
+        let (user, open_kid) = (&cur.user, cur.open_kid);
+        let outcome = match (user, &response) {
             // The request's answer is no longer kept: it may have run.
             (_, Err(Refused::StaleRequest { .. })) => Outcome::Unknown,
             (UserOp::OpenSession, _) => {
@@ -190,11 +192,11 @@ impl ClientCore {
                 Outcome::Unknown
             }
             _ => {
-                self.note_response(&user, &response);
+                self.note_response(user, &response);
                 Outcome::Done(ReplyResult::Done(response))
             }
         };
-        self.finish(outcome);
+        self.complete(cur.op, outcome);
     }
 
     fn opened(&mut self, response: &Response, kid: Option<palisade_lock::KeepaliveId>) {

@@ -14,7 +14,9 @@
 //! is *ready* once it applied an entry of its own term: every keepalive an earlier leader
 //! committed has then been applied and counted, and only then may it expire anything).
 
-use palisade_lock::{Command, Event, Holder, LockStateMachine, RequestId, Response, SessionId};
+use palisade_lock::{
+    Applied, Command, Event, Holder, LockStateMachine, RequestId, Response, SessionId,
+};
 use palisade_raft::{
     Entry, HardState, LogIndex, Payload, Ready, Role, RoleChange, Snapshot, SnapshotMeta, Term,
 };
@@ -138,7 +140,7 @@ impl<D: Disk> ServerCore<D> {
         let Entry { term, index, payload } = entry;
         assert_eq!(index, self.applied.index + 1, "committed entries apply in order, no gaps");
         let (summary, response, events) = match payload {
-            Payload::Command(bytes) => self.apply_command(index, &bytes),
+            Payload::Command(bytes) => self.apply_command(index, term, &bytes),
             Payload::Membership(m) => {
                 let voters = m.voters.iter().copied().collect();
                 self.applied.membership = m;
@@ -150,7 +152,7 @@ impl<D: Disk> ServerCore<D> {
         self.applied.term = term;
         self.emit(NodeEvent::Applied { index, term, command: summary });
         self.answer_proposal(index, term, response);
-        self.observe_events(index, &events);
+        self.observe_events(index, events);
         if self.role == Role::Leader && term == self.term && !self.leader_ready {
             self.leader_ready = true;
             self.tracker.handle_role(self.now, true, true);
@@ -159,9 +161,12 @@ impl<D: Disk> ServerCore<D> {
         self.serve_confirmed_reads();
     }
 
+    /// Applies the command of the entry at `index` and `term`; returns its summary, the
+    /// response if this node's own proposal at `index` and `term` awaits it, and the events.
     fn apply_command(
         &mut self,
         index: LogIndex,
+        term: Term,
         bytes: &[u8],
     ) -> (CommandSummary, Option<(RequestId, Response)>, Vec<Event>) {
         // Every command was validated and encoded by a leader of this code: a committed entry
@@ -170,37 +175,40 @@ impl<D: Disk> ServerCore<D> {
             .unwrap_or_else(|e| panic!("committed entry {index} does not decode: {e}"));
         let applied = self.sm.apply(index, &cmd);
         self.tracker.handle_applied(self.now, &applied);
-        let summary = CommandSummary::of_command(&cmd, applied.response.as_ref().map(|r| &r.1));
-        (summary, applied.response, applied.events)
+        let Applied { response, events, .. } = applied;
+        // Only a proposal of this node at this index and term is answered (`answer_proposal`):
+        // otherwise the summary takes the response as it is, without a copy.
+        let (answer, summarised) = match response {
+            Some((id, r)) if self.requests.proposal_term(index) == Some(term) => {
+                let copy = r.clone();
+                (Some((id, r)), Some(copy))
+            }
+            Some((_, r)) => (None, Some(r)),
+            None => (None, None),
+        };
+        (CommandSummary::of_applied(cmd, summarised), answer, events)
     }
 
     /// Turns the state machine's events into observations and wakes the long polls they end.
-    pub(super) fn observe_events(&mut self, index: LogIndex, events: &[Event]) {
+    pub(super) fn observe_events(&mut self, index: LogIndex, events: Vec<Event>) {
         for event in events {
             match event {
                 Event::Granted { lock, session, token, index } => {
-                    let (lock, session, token, index) = (lock.clone(), *session, *token, *index);
                     self.emit(NodeEvent::Granted { lock: lock.clone(), session, token, index });
                     self.settle_long_polls(session, &lock);
                 }
-                Event::Dequeued { lock, session } => {
-                    let lock = lock.clone();
-                    self.settle_long_polls(*session, &lock);
-                }
+                Event::Dequeued { lock, session } => self.settle_long_polls(session, &lock),
                 Event::Released { lock, session, token, cause } => {
-                    let (session, token, cause) = (*session, *token, *cause);
-                    let lock = lock.clone();
                     self.emit(NodeEvent::Released { lock, session, token, cause, index });
                 }
                 Event::SessionOpened { session, client, ttl, .. } => {
-                    let (session, client, ttl) = (*session, *client, *ttl);
                     self.emit(NodeEvent::SessionOpened { session, client, ttl });
                 }
                 Event::SessionExpired { session, .. } => {
-                    self.emit(NodeEvent::SessionExpired { session: *session, index });
+                    self.emit(NodeEvent::SessionExpired { session, index });
                 }
                 Event::SessionClosed { session, .. } => {
-                    self.emit(NodeEvent::SessionClosed { session: *session, index });
+                    self.emit(NodeEvent::SessionClosed { session, index });
                 }
                 Event::SessionRenewed { .. }
                 | Event::SessionCheckpointed { .. }

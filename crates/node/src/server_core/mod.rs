@@ -59,6 +59,7 @@ use palisade_raft::{
 use palisade_storage::{DirMeta, Disk, Wal, init_or_check_meta};
 
 use crate::config::{EVENTS_QUEUED_MAX, NodeConfig};
+use crate::earliest;
 use crate::error::{AdminError, NodeError};
 use crate::event::NodeEvent;
 use crate::protocol::{ClientReply, ClientRequest, ConnId};
@@ -328,10 +329,8 @@ impl<D: Disk> ServerCore<D> {
         if self.stopped.is_some() {
             return None;
         }
-        [self.raft.poll_timeout(), self.tracker.poll_timeout(), self.requests.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        let timers = earliest(self.raft.poll_timeout(), self.tracker.poll_timeout());
+        earliest(timers, self.requests.next_deadline())
     }
 
     /// This node's id.

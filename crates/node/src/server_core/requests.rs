@@ -110,6 +110,12 @@ impl Requests {
         self.by_id.get(&id).copied()
     }
 
+    /// The term of this node's proposal at `index`, if it has one.
+    pub fn proposal_term(&self, index: LogIndex) -> Option<Term> {
+        self.proposals.get(&index).map(|p| p.term)
+    }
+
+    #[inline]
     pub fn next_deadline(&self) -> Option<MonoInstant> {
         self.deadlines.first().map(|&(d, _)| d)
     }
@@ -486,6 +492,6 @@ impl<D: Disk> ServerCore<D> {
         let applied = self.sm.apply_unlogged_expiry(session);
         self.tracker.handle_applied(self.now, &applied);
         self.emit(NodeEvent::UnloggedExpiry { session });
-        self.observe_events(applied.index, &applied.events);
+        self.observe_events(applied.index, applied.events);
     }
 }
