@@ -250,7 +250,10 @@ impl PhiAccrual {
         let model = self.model();
         let base = last.as_nanos();
         let available = |t: u64| model.phi(base, t) < self.config.threshold;
-        if !available(base) {
+        // At `base` the interval is 0, not above the mean: phi is at most log10(2) there (see
+        // `is_available`), so only a threshold that low needs the `exp` and the `log10`.
+        let surely_available = self.config.threshold > PHI_AT_MEAN_BOUND && model.mean >= 0.0;
+        if !surely_available && !available(base) {
             return Some(last);
         }
         if available(u64::MAX) {

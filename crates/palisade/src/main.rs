@@ -6,6 +6,10 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// mimalloc, for the simulator's many small allocations (see the root Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// palisade — locks and leases with fencing tokens that stay correct when networks, clocks,
 /// processes and disks misbehave; and the laboratory (simulator, chaos harness) that proves it.
 #[derive(Debug, Parser)]

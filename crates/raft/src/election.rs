@@ -371,14 +371,11 @@ impl RaftNode {
             return;
         }
         let now = self.now.mono;
-        if !self.peer_detectors.contains_key(&from) {
-            let detector = PhiAccrual::new(peer_detector_config(&self.cfg))
-                .expect("validated detector configuration");
-            self.peer_detectors.insert(from, detector);
-        }
-        if let Some(detector) = self.peer_detectors.get_mut(&from) {
-            detector.heartbeat(now);
-        }
+        let cfg = &self.cfg;
+        let detector = self.peer_detectors.entry(from).or_insert_with(|| {
+            PhiAccrual::new(peer_detector_config(cfg)).expect("validated detector configuration")
+        });
+        detector.heartbeat(now);
     }
 }
 

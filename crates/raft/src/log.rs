@@ -155,17 +155,24 @@ impl RaftLog {
         count_max: usize,
         bytes_max: usize,
     ) -> Vec<Entry> {
-        let mut out = Vec::new();
+        if lo <= self.snapshot_index || lo > hi {
+            return Vec::new();
+        }
+        let start = usize::try_from(lo - self.snapshot_index - 1).unwrap_or(usize::MAX);
+        if start >= self.entries.len() {
+            return Vec::new();
+        }
+        let available = self.entries.len() - start;
+        let wanted = usize::try_from(hi - lo).map_or(usize::MAX, |n| n.saturating_add(1));
+        let count = available.min(wanted).min(count_max);
+        let mut out = Vec::with_capacity(count);
         let mut bytes = 0usize;
-        let mut index = lo;
-        while index <= hi && out.len() < count_max {
-            let Some(entry) = self.entry(index) else { break };
+        for entry in self.entries.range(start..start + count) {
             bytes = bytes.saturating_add(payload_bytes(entry));
             if !out.is_empty() && bytes > bytes_max {
                 break;
             }
             out.push(entry.clone());
-            index += 1;
         }
         out
     }
@@ -197,10 +204,10 @@ impl RaftLog {
 
     /// Appends entries from a leader after `prev` has been checked to match. Skips entries
     /// already present; truncates from the first conflict. Returns the first replaced index.
-    pub fn append_as_follower(&mut self, prev: LogIndex, entries: &[Entry]) -> Option<LogIndex> {
+    pub fn append_as_follower(&mut self, prev: LogIndex, entries: Vec<Entry>) -> Option<LogIndex> {
         assert!(self.term_at(prev).is_some(), "log matching: prev must exist before appending");
         let mut truncated = None;
-        for (k, entry) in entries.iter().enumerate() {
+        for (k, entry) in entries.into_iter().enumerate() {
             assert!(entry.index == prev + 1 + k as u64, "log matching: entries must be contiguous");
             match self.term_at(entry.index) {
                 Some(t) if t == entry.term => continue,
@@ -213,7 +220,7 @@ impl RaftLog {
             }
             assert!(entry.index == self.last_index() + 1, "log matching: append must extend");
             assert!(entry.term >= self.last_term(), "log terms must not decrease");
-            self.entries.push_back(entry.clone());
+            self.entries.push_back(entry);
         }
         truncated
     }
@@ -351,9 +358,9 @@ mod tests {
     #[test]
     fn follower_append_truncates_conflicts_only() {
         let mut log = log_of(&[1, 1, 2, 2]);
-        assert_eq!(log.append_as_follower(1, &[e(1, 2), e(2, 3)]), None);
+        assert_eq!(log.append_as_follower(1, vec![e(1, 2), e(2, 3)]), None);
         assert_eq!(log.last_index(), 4, "a matching prefix must not truncate");
-        assert_eq!(log.append_as_follower(2, &[e(3, 3)]), Some(3));
+        assert_eq!(log.append_as_follower(2, vec![e(3, 3)]), Some(3));
         assert_eq!((log.last_index(), log.last_term(), log.stable()), (3, 3, 2));
     }
 
@@ -362,15 +369,15 @@ mod tests {
     fn replacing_a_committed_entry_is_an_assertion() {
         let mut log = log_of(&[1, 1, 2]);
         log.commit_to(3);
-        log.append_as_follower(2, &[e(3, 3)]);
+        log.append_as_follower(2, vec![e(3, 3)]);
     }
 
     #[test]
     fn truncation_while_handed_limits_what_becomes_stable() {
         let mut log = log_of(&[1]);
-        log.append_as_follower(1, &[e(2, 2), e(2, 3)]);
+        log.append_as_follower(1, vec![e(2, 2), e(2, 3)]);
         assert_eq!(log.take_unstable().len(), 2);
-        log.append_as_follower(1, &[e(3, 2)]);
+        log.append_as_follower(1, vec![e(3, 2)]);
         log.persisted();
         assert_eq!(log.stable(), 1, "entry 2 on disk is not the one in memory");
         assert_eq!(log.take_unstable(), vec![e(3, 2)]);
@@ -428,5 +435,13 @@ mod tests {
         assert_eq!(log.slice(2, 5, 10, 15).len(), 1);
         assert_eq!(log.slice(2, 5, 10, 20).len(), 2);
         assert_eq!(log.slice(6, 5, 10, 20).len(), 0);
+        assert_eq!(log.slice(6, 9, 10, 20).len(), 0, "beyond the end");
+        assert_eq!(log.slice(4, 9, 10, 1000).len(), 2, "up to the end");
+        let mut log = log_of(&[1, 1, 1, 1]);
+        log.commit_to(4);
+        let _ = log.take_committed(usize::MAX);
+        log.compact(2);
+        assert_eq!(log.slice(2, 4, 10, 1000).len(), 0, "compacted");
+        assert_eq!(log.slice(3, 9, 10, 1000).len(), 2);
     }
 }

@@ -19,7 +19,7 @@ use crate::error::ProposeError;
 use crate::log::RaftLog;
 use crate::node::{RaftNode, Role};
 use crate::progress::Progress;
-use crate::types::{Entry, LogIndex, Membership, NodeId, Payload, Term};
+use crate::types::{LogIndex, Membership, NodeId, Payload, Term};
 
 /// One change of the voting membership.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,15 +145,10 @@ impl RaftNode {
         self.release_reads();
     }
 
-    /// Follower: after appending `entries` (and truncating from `truncated`), adopt the
-    /// latest membership in the log.
-    pub(crate) fn membership_after_append(
-        &mut self,
-        truncated: Option<LogIndex>,
-        entries: &[Entry],
-    ) {
+    /// Follower: after appending entries (and truncating from `truncated`), adopt the
+    /// latest membership in the log; `added`: the appended entries carried a membership.
+    pub(crate) fn membership_after_append(&mut self, truncated: Option<LogIndex>, added: bool) {
         let reverted = truncated.is_some_and(|t| t <= self.members.index);
-        let added = entries.iter().any(|e| matches!(e.payload, Payload::Membership(_)));
         if reverted || added {
             self.members.rescan(&self.log);
             self.prune_peer_state();
@@ -184,6 +179,7 @@ impl RaftNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Entry;
 
     #[test]
     fn changes_are_checked() {
@@ -208,7 +204,7 @@ mod tests {
         let mut state = MembershipState::recover(&log, None, Membership::new([1, 2, 3]));
         assert_eq!((state.index, state.current.voters.len()), (2, 4));
         assert_eq!(state.at(&log, 1), Membership::new([1, 2, 3]));
-        log.append_as_follower(1, &[Entry { term: 2, index: 2, payload: Payload::Noop }]);
+        log.append_as_follower(1, vec![Entry { term: 2, index: 2, payload: Payload::Noop }]);
         state.rescan(&log);
         assert_eq!((state.index, state.current.clone()), (0, Membership::new([1, 2, 3])));
     }

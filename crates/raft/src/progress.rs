@@ -7,7 +7,7 @@
 //! compaction point needs a *snapshot* instead. Keeping these apart bounds what a leader sends
 //! to a slow or unreachable follower.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use palisade_clock::MonoInstant;
 use serde::{Deserialize, Serialize};
@@ -173,20 +173,35 @@ impl Progress {
     }
 }
 
-/// The largest index that a majority of `voters` has, given each voter's match (`matches`
-/// lacks a voter: it has nothing). Self is included by the caller when it counts.
+/// The largest index that a majority of `voters` has, given each voter's match (`match_of`
+/// gives 0 for a voter that has nothing). Self is included by the caller when it counts.
 pub(crate) fn quorum_index(
     voters: &BTreeSet<NodeId>,
-    matches: &BTreeMap<NodeId, LogIndex>,
+    match_of: impl Fn(NodeId) -> LogIndex,
 ) -> LogIndex {
     if voters.is_empty() {
         return 0;
     }
-    let mut values: Vec<LogIndex> =
-        voters.iter().map(|v| matches.get(v).copied().unwrap_or(0)).collect();
-    values.sort_unstable_by(|a, b| b.cmp(a));
-    values[voters.len() / 2]
+    // The k-th largest match, k = n / 2 (0-based), is the same whichever way it is found; a
+    // stack buffer avoids an allocation per acknowledgement for any sane cluster size.
+    let mut buffer = [0; QUORUM_STACK_VOTERS_MAX];
+    let mut heap = Vec::new();
+    let values: &mut [LogIndex] = if voters.len() <= QUORUM_STACK_VOTERS_MAX {
+        let values = &mut buffer[..voters.len()];
+        for (slot, &v) in values.iter_mut().zip(voters) {
+            *slot = match_of(v);
+        }
+        values
+    } else {
+        heap.extend(voters.iter().map(|&v| match_of(v)));
+        &mut heap
+    };
+    let k = values.len() / 2;
+    *values.select_nth_unstable_by(k, |a, b| b.cmp(a)).1
 }
+
+/// Voters counted on the stack by [`quorum_index`] (more fall back to the heap).
+const QUORUM_STACK_VOTERS_MAX: usize = 16;
 
 /// Whether the voters for which `yes` holds form a majority of `voters`.
 pub(crate) fn has_quorum(voters: &BTreeSet<NodeId>, yes: impl Fn(NodeId) -> bool) -> bool {
@@ -201,16 +216,23 @@ pub(crate) fn majority(voters: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
     fn quorum_index_is_the_majority_median() {
         let voters: BTreeSet<NodeId> = [1, 2, 3, 4, 5].into();
         let matches: BTreeMap<NodeId, LogIndex> = [(1, 9), (2, 7), (3, 5), (4, 3)].into();
-        assert_eq!(quorum_index(&voters, &matches), 5);
+        let of = |m: &BTreeMap<NodeId, LogIndex>, v: NodeId| m.get(&v).copied().unwrap_or(0);
+        assert_eq!(quorum_index(&voters, |v| of(&matches, v)), 5);
         let three: BTreeSet<NodeId> = [1, 2, 3].into();
-        assert_eq!(quorum_index(&three, &[(1, 4)].into()), 0);
-        assert_eq!(quorum_index(&three, &[(1, 4), (3, 2)].into()), 2);
+        let one: BTreeMap<NodeId, LogIndex> = [(1, 4)].into();
+        assert_eq!(quorum_index(&three, |v| of(&one, v)), 0);
+        let two: BTreeMap<NodeId, LogIndex> = [(1, 4), (3, 2)].into();
+        assert_eq!(quorum_index(&three, |v| of(&two, v)), 2);
+        let many: BTreeSet<NodeId> = (1..=40).collect();
+        assert_eq!(quorum_index(&many, |v| v * 10), 200, "21 of 40 have at least 200");
     }
 
     #[test]

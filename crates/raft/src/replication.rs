@@ -11,8 +11,6 @@
 //! figure 8 shows such an entry being overwritten after a majority stored it. The leader counts
 //! its own log only up to what its driver reported durable (`handle_persisted`).
 
-use std::collections::BTreeMap;
-
 use crate::config::{REPLICATION_STALL_HEARTBEATS, TestingFault, UNCOMMITTED_ENTRIES_MAX};
 use crate::error::ProposeError;
 use crate::message::{AppendEntries, AppendEntriesResponse, AppendResult, Message};
@@ -241,9 +239,10 @@ impl RaftNode {
                 self.log.find_conflict_by_term(prev_log_index, prev_log_term);
             return AppendResult::Reject { rejected: prev_log_index, hint_index, hint_term };
         }
-        let truncated = self.log.append_as_follower(prev_log_index, &entries);
-        self.membership_after_append(truncated, &entries);
+        let added = entries.iter().any(|e| matches!(e.payload, Payload::Membership(_)));
         let last_new = prev_log_index + entries.len() as u64;
+        let truncated = self.log.append_as_follower(prev_log_index, entries);
+        self.membership_after_append(truncated, added);
         self.log.commit_to(leader_commit.min(last_new));
         AppendResult::Success { match_index: last_new }
     }
@@ -312,10 +311,10 @@ impl RaftNode {
         if self.role != Role::Leader {
             return false;
         }
-        let mut matches: BTreeMap<NodeId, LogIndex> =
-            self.tracker.iter().map(|(&id, p)| (id, p.match_index)).collect();
-        matches.insert(self.cfg.id, self.log.stable());
-        let index = quorum_index(&self.members.current.voters, &matches);
+        let (own, stable) = (self.cfg.id, self.log.stable());
+        let index = quorum_index(&self.members.current.voters, |v| {
+            if v == own { stable } else { self.tracker.get(&v).map_or(0, |p| p.match_index) }
+        });
         if index <= self.log.committed() {
             return false;
         }

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use palisade_sim::lab::{LabOptions, run_lab};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter()
         .position(|a| a == name)

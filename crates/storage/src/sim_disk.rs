@@ -62,16 +62,25 @@ pub struct SimDiskStats {
 /// A write to a file that has not been synced yet.
 #[derive(Clone, Debug)]
 enum Pending {
-    /// Bytes written at an offset (an `append` is a write at the old end).
-    Write { offset: u64, data: Vec<u8> },
+    /// Bytes written at an offset (an `append` is a write at the old end); the bytes are
+    /// `written[start..start + len]` of the file's [`Inode::written`].
+    Write { offset: u64, start: usize, len: usize },
     /// The file was shortened to `len` bytes.
     Truncate { len: u64 },
 }
 
 impl Pending {
-    fn apply(&self, bytes: &mut Vec<u8>) {
+    /// The bytes of a write (`written` is the inode's [`Inode::written`]); empty otherwise.
+    fn data<'a>(&self, written: &'a [u8]) -> &'a [u8] {
+        match *self {
+            Pending::Write { start, len, .. } => &written[start..start + len],
+            Pending::Truncate { .. } => &[],
+        }
+    }
+
+    fn apply(&self, written: &[u8], bytes: &mut Vec<u8>) {
         match self {
-            Pending::Write { offset, data } => apply_write(bytes, *offset, data),
+            Pending::Write { offset, .. } => apply_write(bytes, *offset, self.data(written)),
             Pending::Truncate { len } => {
                 let len = usize::try_from(*len).expect("file length fits in memory");
                 assert!(len <= bytes.len(), "replayed truncate must shorten");
@@ -98,6 +107,9 @@ struct Inode {
     durable: Vec<u8>,
     /// Writes since the last sync, in order.
     pending: Vec<Pending>,
+    /// The bytes of those writes, one after the other (one buffer rather than one
+    /// allocation per write; emptied, its capacity kept, by every sync).
+    written: Vec<u8>,
     /// `durable` with `pending` applied: what reads return.
     current: Vec<u8>,
 }
@@ -152,10 +164,10 @@ impl Plan<'_> {
             Plan::Random(rng) => {
                 let kept = rng.random_range(0..=pending.len());
                 let torn = match pending.get(kept) {
-                    Some(Pending::Write { data, .. })
-                        if data.len() >= 2 && rng.random_bool(CRASH_TEAR_PROBABILITY) =>
+                    Some(&Pending::Write { len, .. })
+                        if len >= 2 && rng.random_bool(CRASH_TEAR_PROBABILITY) =>
                     {
-                        Some(rng.random_range(1..data.len()))
+                        Some(rng.random_range(1..len))
                     }
                     _ => None,
                 };
@@ -168,8 +180,8 @@ impl Plan<'_> {
                 }
                 let mut budget = *bytes;
                 for (i, op) in pending.iter().enumerate() {
-                    if let Pending::Write { data, .. } = op {
-                        let len = data.len() as u64;
+                    if let &Pending::Write { len, .. } = op {
+                        let len = len as u64;
                         if len > budget {
                             let torn = usize::try_from(budget).expect("budget < len");
                             return (i, (torn > 0).then_some(torn));
@@ -200,6 +212,9 @@ struct State {
     dir_durable: BTreeMap<String, u64>,
     /// Directory operations since the last `sync_dir`, in order.
     dir_pending: Vec<DirOp>,
+    /// The last name found in `dir` and its inode: a WAL appends to and syncs one segment
+    /// over and over. Cleared whenever a name leaves `dir` or changes inode.
+    recent: Option<(String, u64)>,
     faults: Faults,
     stats: SimDiskStats,
 }
@@ -239,8 +254,8 @@ impl SimDisk {
         let state = self.state.borrow();
         let pending = state.inodes.values().flat_map(|inode| &inode.pending);
         pending
-            .map(|op| match op {
-                Pending::Write { data, .. } => data.len() as u64,
+            .map(|op| match *op {
+                Pending::Write { len, .. } => len as u64,
                 Pending::Truncate { .. } => 0,
             })
             .sum()
@@ -281,22 +296,23 @@ impl SimDisk {
             let (kept, torn) = plan.file_kept(name, &inode.pending);
             let mut bytes = inode.durable.clone();
             for op in &inode.pending[..kept] {
-                op.apply(&mut bytes);
+                op.apply(&inode.written, &mut bytes);
             }
-            if let (Some(cut), Some(Pending::Write { offset, data })) =
+            if let (Some(cut), Some(op @ Pending::Write { offset, .. })) =
                 (torn, inode.pending.get(kept))
             {
-                apply_write(&mut bytes, *offset, &data[..cut]);
+                apply_write(&mut bytes, *offset, &op.data(&inode.written)[..cut]);
                 state.stats.writes_torn += 1;
             }
             let lost = inode.pending.len() - kept - usize::from(torn.is_some());
             state.stats.writes_lost += lost as u64;
-            inodes
-                .insert(id, Inode { durable: bytes.clone(), pending: Vec::new(), current: bytes });
+            let inode = Inode { durable: bytes.clone(), current: bytes, ..Inode::default() };
+            inodes.insert(id, inode);
         }
         state.inodes = inodes;
         state.dir_durable = dir.clone();
         state.dir = dir;
+        state.recent = None;
         state.dir_pending.clear();
         state.stats.crashes += 1;
     }
@@ -317,7 +333,7 @@ impl SimDisk {
         inode.durable[byte] ^= 1 << (bit_index % 8);
         let mut current = inode.durable.clone();
         for op in &inode.pending {
-            op.apply(&mut current);
+            op.apply(&inode.written, &mut current);
         }
         inode.current = current;
         state.stats.bits_flipped += 1;
@@ -388,26 +404,42 @@ impl State {
         self.fault(op, name)?;
         // Every name in the directory was validated when it was created (append, rename), so
         // only a name that is not there needs the check, to tell a bad name from a missing one.
-        if let Some(&id) = self.dir.get(name) {
+        if let Some(id) = self.lookup(name) {
             return Ok(id);
         }
         validate_name(name)?;
         Err(StorageError::NotFound { name: name.to_owned() })
     }
 
+    /// The inode `name` refers to, if it is in the directory.
+    fn lookup(&mut self, name: &str) -> Option<u64> {
+        if let Some((recent, id)) = &self.recent
+            && recent == name
+        {
+            return Some(*id);
+        }
+        let id = *self.dir.get(name)?;
+        self.recent = Some((name.to_owned(), id));
+        Some(id)
+    }
+
     fn inode(&self, id: u64) -> &Inode {
         &self.inodes[&id]
     }
 
-    fn write(&mut self, id: u64, offset: u64, data: &[u8]) {
+    /// Writes `data` at `offset`, or at the end of the file (an append) if `None`.
+    fn write(&mut self, id: u64, offset: Option<u64>, data: &[u8]) {
         self.stats.writes += 1;
         self.stats.bytes_written += data.len() as u64;
         if data.is_empty() {
             return;
         }
         let inode = self.inodes.get_mut(&id).expect("named inodes exist");
+        let offset = offset.unwrap_or(inode.current.len() as u64);
         apply_write(&mut inode.current, offset, data);
-        inode.pending.push(Pending::Write { offset, data: data.to_vec() });
+        let start = inode.written.len();
+        inode.written.extend_from_slice(data);
+        inode.pending.push(Pending::Write { offset, start, len: data.len() });
     }
 }
 
@@ -449,9 +481,9 @@ impl Disk for SimDisk {
     fn append(&mut self, name: &str, data: &[u8]) -> Result<()> {
         let mut state = self.state.borrow_mut();
         state.fault("append", name)?;
-        let id = match state.dir.get(name) {
+        let id = match state.lookup(name) {
             // Validated when it was created.
-            Some(&id) => id,
+            Some(id) => id,
             None => {
                 validate_name(name)?;
                 let id = state.inode_next;
@@ -462,8 +494,7 @@ impl Disk for SimDisk {
                 id
             }
         };
-        let offset = state.inode(id).current.len() as u64;
-        state.write(id, offset, data);
+        state.write(id, None, data);
         Ok(())
     }
 
@@ -471,7 +502,7 @@ impl Disk for SimDisk {
         let mut state = self.state.borrow_mut();
         let id = state.file("write_at", name)?;
         check_range("write_at", name, offset, 0, state.inode(id).current.len() as u64)?;
-        state.write(id, offset, data);
+        state.write(id, Some(offset), data);
         Ok(())
     }
 
@@ -481,7 +512,7 @@ impl Disk for SimDisk {
         let inode = state.inodes.get_mut(&id).expect("named inodes exist");
         check_range("truncate", name, len, 0, inode.current.len() as u64)?;
         let op = Pending::Truncate { len };
-        op.apply(&mut inode.current);
+        op.apply(&inode.written, &mut inode.current);
         inode.pending.push(op);
         Ok(())
     }
@@ -491,7 +522,7 @@ impl Disk for SimDisk {
         let id = state.file("sync", name)?;
         let inode = state.inodes.get_mut(&id).expect("named inodes exist");
         for op in &inode.pending {
-            op.apply(&mut inode.durable);
+            op.apply(&inode.written, &mut inode.durable);
         }
         let len = inode.current.len();
         assert!(inode.durable.len() == len, "a synced file is durable as read");
@@ -499,15 +530,16 @@ impl Disk for SimDisk {
         // check, at every earlier sync), so comparing the touched bytes proves the whole file
         // durable as read — without comparing the whole file at every fsync.
         for op in inode.pending.drain(..) {
-            if let Pending::Write { offset, data } = op {
+            if let Pending::Write { offset, len: written, .. } = op {
                 let start = usize::try_from(offset).expect("file offset fits in memory");
-                let range = start.min(len)..(start + data.len()).min(len);
+                let range = start.min(len)..(start + written).min(len);
                 assert!(
                     inode.durable[range.clone()] == inode.current[range],
                     "a synced write is durable as read"
                 );
             }
         }
+        inode.written.clear();
         state.stats.syncs += 1;
         Ok(())
     }
@@ -533,6 +565,7 @@ impl Disk for SimDisk {
         }
         state.dir.remove(from);
         state.dir.insert(to.to_owned(), id);
+        state.recent = None;
         state.dir_pending.push(DirOp::Rename { from: from.to_owned(), to: to.to_owned() });
         Ok(())
     }
@@ -541,6 +574,7 @@ impl Disk for SimDisk {
         let mut state = self.state.borrow_mut();
         state.file("remove", name)?;
         state.dir.remove(name);
+        state.recent = None;
         state.dir_pending.push(DirOp::Remove { name: name.to_owned() });
         Ok(())
     }

@@ -347,9 +347,12 @@ impl<D: Disk> Wal<D> {
 
     /// Writes one record that is not an entry.
     fn write_record(&mut self, record: &RecordRef<'_>) -> Result<(), WalError> {
-        let mut bytes = Vec::new();
-        encode_record(record, &mut bytes)?;
-        self.write_records(&bytes, &[(bytes.len(), None)])
+        let mut bytes = std::mem::take(&mut self.scratch);
+        bytes.clear();
+        let written = encode_record(record, &mut bytes)
+            .and_then(|()| self.write_records(&bytes, &[(bytes.len(), None)]));
+        self.keep_scratch(bytes);
+        written
     }
 
     /// Writes encoded records, `bytes` split at the `ends` (with the entry index of each
