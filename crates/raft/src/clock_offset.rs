@@ -10,13 +10,19 @@
 //! A node that *definitely* (offset minus error) differs by more than `clock_offset_max` from
 //! a majority of the voters — itself counted as within — is `clock_unfit`: it does not
 //! campaign, and a leader in that state steps down. An unknown offset never counts as beyond,
-//! so a node that cannot measure does not lose liveness for it.
+//! so a node that cannot measure does not lose liveness for it. Nor, while a node hears from
+//! a majority (itself included), does the offset of a peer that answered none of the last
+//! [`OFFSET_PEER_SILENT_PROBES`] probe rounds (crashed, cut off): a dead node's old samples
+//! must not keep the live ones from leading. A node that hears no majority keeps judging by
+//! all its samples — it cannot be elected anyway, and a bad clock cut off for a while must not
+//! look fit the moment the partition heals.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use palisade_clock::{Now, OffsetConfig, OffsetEstimate, OffsetEstimator};
+use palisade_clock::{MonoInstant, Now, OffsetConfig, OffsetEstimate, OffsetEstimator};
 
-use crate::config::{Config, OFFSET_SAMPLES_KEPT, OFFSET_WINDOW};
+use crate::config::{Config, OFFSET_PEER_SILENT_PROBES, OFFSET_SAMPLES_KEPT, OFFSET_WINDOW};
 use crate::message::{Message, TimePing, TimePong};
 use crate::node::{RaftNode, Role};
 use crate::progress::majority;
@@ -29,6 +35,8 @@ struct PeerClock {
     estimator: OffsetEstimator,
     /// The last ping sent: its id and the local time it was sent at.
     pending: Option<(u64, Now)>,
+    /// When the peer last answered a ping (local monotonic time).
+    answered: Option<MonoInstant>,
 }
 
 /// Per-peer clock-offset estimation.
@@ -60,11 +68,19 @@ impl ClockProbes {
         self.peers.get(&peer).and_then(|p| p.estimator.estimate_at(now))
     }
 
+    /// Whether `peer` answered a ping at most `silent_max` before `now`.
+    fn answered_within(&self, peer: NodeId, now: Now, silent_max: Duration) -> bool {
+        let answered = self.peers.get(&peer).and_then(|p| p.answered);
+        answered.is_some_and(|at| now.mono.saturating_duration_since(at) <= silent_max)
+    }
+
     fn peer(&mut self, id: NodeId) -> &mut PeerClock {
         let config = self.config;
-        self.peers
-            .entry(id)
-            .or_insert_with(|| PeerClock { estimator: OffsetEstimator::new(config), pending: None })
+        self.peers.entry(id).or_insert_with(|| PeerClock {
+            estimator: OffsetEstimator::new(config),
+            pending: None,
+            answered: None,
+        })
     }
 }
 
@@ -105,6 +121,7 @@ impl RaftNode {
             return;
         }
         peer.pending = None;
+        peer.answered = Some(now.mono);
         peer.estimator.handle_sample(sent, pong.received_wall, pong.sent_wall, now);
         if self.role == Role::Leader && self.clock_unfit() {
             self.become_follower(self.term, None);
@@ -112,14 +129,23 @@ impl RaftNode {
     }
 
     /// Whether this node's clock is definitely beyond `clock_offset_max` from a majority of
-    /// the voters (itself counted as within). Such a node does not campaign or lead.
+    /// the voters (itself counted as within; while it hears a majority, peers silent for
+    /// [`OFFSET_PEER_SILENT_PROBES`] probe rounds are not counted). Such a node does not
+    /// campaign or lead.
     pub fn clock_unfit(&self) -> bool {
         let max = self.cfg.clock_offset_max;
+        let silent_max = self.cfg.time_probe_interval.saturating_mul(OFFSET_PEER_SILENT_PROBES);
         let voters = &self.members.current.voters;
-        let beyond = voters
-            .iter()
-            .filter(|&&v| v != self.cfg.id)
-            .filter(|&&v| self.clocks.estimate(v, self.now).is_some_and(|e| e.exceeds(max)))
+        let peers = || voters.iter().copied().filter(|&v| v != self.cfg.id);
+        let answering = |v: NodeId| self.clocks.answered_within(v, self.now, silent_max);
+        // Hearing a majority (itself included), a node judges by the peers that answer; one
+        // that does not cannot be elected anyway, and keeps every sample it has, so that a
+        // bad clock cut off for a while is not taken for a good one the moment it is heard.
+        let hears_majority =
+            1 + peers().filter(|&v| answering(v)).count() >= majority(voters.len());
+        let beyond = peers()
+            .filter(|&v| !hears_majority || answering(v))
+            .filter(|&v| self.clocks.estimate(v, self.now).is_some_and(|e| e.exceeds(max)))
             .count();
         beyond >= majority(voters.len())
     }

@@ -51,6 +51,10 @@ pub const DURATION_LIMIT: Duration = Duration::from_secs(3600);
 pub const OFFSET_WINDOW: Duration = Duration::from_secs(30);
 /// Number of clock-offset samples kept per peer.
 pub const OFFSET_SAMPLES_KEPT: usize = 16;
+/// A peer that answered none of this many rounds of clock probes no longer counts in the
+/// `clock_unfit` rule (its clock is unknown, not beyond): a crashed node's last samples must
+/// not keep the live ones from leading for the whole [`OFFSET_WINDOW`].
+pub const OFFSET_PEER_SILENT_PROBES: u32 = 3;
 
 /// Configuration of one node. Build it with [`Config::default_for`] and adjust fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -70,3 +70,22 @@ fn an_unfit_follower_of_a_silent_leader_does_not_spin() {
     assert!(c.leaders.values().all(|l| !l.contains(&1)), "node 1 never led: {:?}", c.leaders);
     c.assert_safe();
 }
+
+/// A crashed node's last clock samples do not keep the live nodes from leading: nodes 1 and 3
+/// are 5 s ahead and 5 s behind node 2, so all three are unfit while all run. Once node 3
+/// stops answering probes its offset is unknown, not beyond, so each live node has at most one
+/// counted peer beyond the bound — not a majority — and one of them leads, well before node
+/// 3's samples leave the 30 s window (they used to keep everyone unfit that long).
+#[test]
+fn a_crashed_peers_old_clock_samples_do_not_block_leadership() {
+    let mut c = Cluster::new(&[1, 2, 3], 141, |_| {});
+    c.slots.get_mut(&1).expect("node 1").wall_offset_nanos = FIVE_SECONDS_NANOS;
+    c.slots.get_mut(&3).expect("node 3").wall_offset_nanos = -FIVE_SECONDS_NANOS;
+    c.run_for(secs(10));
+    assert!(c.node(2).status().clock_unfit, "both peers are beyond the bound: unfit");
+    c.crash(3);
+    let led = c.run_until(secs(10), |c| c.leader().is_some());
+    assert!(led, "a leader within 10 s of node 3's crash:\n{}", c.dump());
+    assert!(!c.node(2).status().clock_unfit);
+    c.assert_safe();
+}
