@@ -406,8 +406,11 @@ impl State {
                 diag.note(note);
             }
         }
-        if let Some(reply) = reply {
-            self.core.handle_reply(now(), node, reply);
+        match reply {
+            Some(reply) => self.core.handle_reply(now(), node, reply),
+            // Never delivered: the core moves on now instead of at the attempt's timeout.
+            None if fate == Fate::NotRun => self.core.handle_unreachable(now(), attempt),
+            None => {}
         }
     }
 

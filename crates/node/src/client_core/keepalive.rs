@@ -114,7 +114,7 @@ impl ClientCore {
         }
     }
 
-    fn keepalive_failed(&mut self) {
+    pub(super) fn keepalive_failed(&mut self) {
         self.keepalive = None;
         if let Some(lease) = self.lease.as_mut() {
             lease.handle_keepalive_failed(self.now.mono);

@@ -448,6 +448,30 @@ impl ClientCore {
         self.after_input();
     }
 
+    /// Attempt `attempt` never reached its server: the connection was refused, the address
+    /// did not resolve — the driver knows the request was not delivered. The attempt is over
+    /// at once instead of at its timeout: an operation moves to the next server and resends
+    /// after the retry backoff (`attempt_timeout / RETRY_BACKOFF_DIVISOR`, so a cluster that
+    /// is all down is not hammered); a keepalive counts as failed and the next one goes to the
+    /// next server. Attempts that are not the latest of their purpose are ignored. Saying this
+    /// of an attempt that *was* delivered is harmless for safety: the operation keeps its
+    /// request id, so a retry is deduplicated.
+    pub fn handle_unreachable(&mut self, now: Now, attempt: u64) {
+        self.observe(now);
+        let op = self.current.as_ref().filter(|c| c.attempt == attempt && c.resend_at.is_none());
+        if let Some(server) = op.map(|c| c.sent_to) {
+            self.rotate_from(server);
+            self.resend_later();
+        }
+        if let Some(server) =
+            self.keepalive.as_ref().filter(|k| k.attempt == attempt).map(|k| k.sent_to)
+        {
+            self.keepalive_failed();
+            self.rotate_from(server);
+        }
+        self.after_input();
+    }
+
     /// Fires whatever is due: attempt timeouts, operation deadlines, keepalives, lease state
     /// changes. Calls with nothing due are harmless.
     pub fn handle_timeout(&mut self, now: Now) {

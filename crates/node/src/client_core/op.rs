@@ -144,7 +144,7 @@ impl ClientCore {
         }
     }
 
-    fn resend_later(&mut self) {
+    pub(super) fn resend_later(&mut self) {
         let at = self.now.mono + self.backoff();
         self.current.as_mut().expect("in flight").resend_at = Some(at);
     }

@@ -329,3 +329,44 @@ fn a_timeout_does_not_rotate_away_from_a_leader_found_meanwhile() {
     };
     assert_eq!(retry.0, leader);
 }
+
+/// A refused connection ends the attempt at once: the operation goes to the next server after
+/// the short retry backoff, not after the attempt timeout, with the same request id; the
+/// keepalive counts as failed and moves on. An attempt already superseded is ignored.
+#[test]
+fn an_unreachable_server_is_left_at_once() {
+    let mut c = client();
+    opened(&mut c, 10);
+    c.put(at(20), "k", b"v".to_vec(), None);
+    let [(first, req)] = &sent(&mut c)[..] else { panic!("one Put") };
+    let (first, req) = (*first, req.clone());
+    c.handle_unreachable(at(21), req.attempt);
+    assert_ne!(c.target(), first, "moved off the unreachable server");
+    assert!(sent(&mut c).is_empty(), "waits the backoff, no hammering");
+    let backoff = c.config().attempt_timeout / RETRY_BACKOFF_DIVISOR;
+    let resend_ms = 21 + u64::try_from(backoff.as_millis()).expect("small");
+    assert!(resend_ms < 20 + 1_000, "well before the attempt timeout");
+    c.handle_timeout(at(resend_ms));
+    let [(second, again)] = &sent(&mut c)[..] else { panic!("the Put again") };
+    assert_ne!(*second, first);
+    assert_eq!(again.id, req.id, "the same request id: a retry, deduplicated");
+    // The old attempt's failure arriving late changes nothing.
+    let target = c.target();
+    c.handle_unreachable(at(resend_ms + 1), req.attempt);
+    assert_eq!(c.target(), target);
+    assert!(sent(&mut c).is_empty());
+    // A keepalive to an unreachable server fails at once and the target moves on.
+    let mut ms = resend_ms + 1;
+    let ka = loop {
+        ms += 10;
+        c.handle_timeout(at(ms));
+        if let Some(ka) = sent(&mut c)
+            .into_iter()
+            .find(|(_, r)| matches!(r.body, RequestBody::Mutate(Op::KeepAlive { .. })))
+        {
+            break ka;
+        }
+    };
+    c.handle_unreachable(at(ms + 1), ka.1.attempt);
+    assert_ne!(c.target(), ka.0, "the keepalive moved off the unreachable server");
+}
