@@ -367,6 +367,31 @@ impl Gen<'_> {
     }
 }
 
+/// A step of a time-of-day clock is undone at least this long after it (NTP comes back).
+pub(crate) const WALL_CORRECTION_NANOS_MIN: u64 = 1_000_000_000;
+/// A step of a time-of-day clock is undone at most this long after it.
+pub(crate) const WALL_CORRECTION_NANOS_MAX: u64 = 10_000_000_000;
+
+/// NTP comes back: for every step of a time-of-day clock in `faults`, the opposite step
+/// `WALL_CORRECTION_NANOS_*` later, kept if that is before `end` (the harnesses' liveness
+/// phases correct the rest). One draw from `rng` per step, kept or not.
+pub(crate) fn wall_step_corrections(
+    faults: &[(u64, Fault)],
+    end: u64,
+    rng: &mut impl Rng,
+) -> Vec<(u64, Fault)> {
+    let mut corrections = Vec::new();
+    for (t, fault) in faults {
+        let Fault::StepWall(p, delta) = *fault else { continue };
+        let after = rng.random_range(WALL_CORRECTION_NANOS_MIN..=WALL_CORRECTION_NANOS_MAX);
+        let at = t.saturating_add(after);
+        if at < end {
+            corrections.push((at, Fault::StepWall(p, delta.saturating_neg())));
+        }
+    }
+    corrections
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;

@@ -48,6 +48,20 @@ pub async fn connect(args: &EndpointArgs, ttl: Duration) -> Result<Client, palis
     Client::connect(args.options(ttl)).await
 }
 
+/// Runs one request against the cluster, for the commands that need no session of their own
+/// (`status`, `time`, `drain`): connects, awaits `request`, shuts the client down.
+pub fn ask<T>(
+    args: &EndpointArgs,
+    request: impl AsyncFnOnce(&Client) -> T,
+) -> Result<T, Box<dyn std::error::Error>> {
+    runtime()?.block_on(async {
+        let client = connect(args, palisade_client::TTL_DEFAULT).await?;
+        let answer = request(&client).await;
+        client.shutdown();
+        Ok(answer)
+    })
+}
+
 /// Parses a duration flag ("10s", "500ms", "1m").
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use palisade_client::DrainResult;
 
 use super::CmdResult;
-use super::client_args::{EndpointArgs, connect};
+use super::client_args::{EndpointArgs, ask};
 
 /// Arguments of `palisade drain`.
 #[derive(Debug, clap::Args)]
@@ -24,22 +24,17 @@ pub struct Args {
 
 /// Runs `palisade drain`.
 pub fn run(args: Args) -> CmdResult {
-    super::client_args::runtime()?.block_on(async {
-        let client = connect(&args.endpoints, palisade_client::TTL_DEFAULT).await?;
-        let result = client.drain(args.node).await;
-        client.shutdown();
-        match result? {
-            DrainResult::TransferredTo(to) => println!(
-                "node {} is handing its leadership to node {to}; it can be restarted once \
-                 `palisade status` shows node {to} leading",
-                args.node
-            ),
-            DrainResult::NotLeader(leader) => println!(
-                "node {} is not the leader (leader: {}); it can be restarted without a drain",
-                args.node,
-                leader.map_or("unknown".to_string(), |l| format!("node {l}"))
-            ),
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+    match ask(&args.endpoints, async |client| client.drain(args.node).await)?? {
+        DrainResult::TransferredTo(to) => println!(
+            "node {} is handing its leadership to node {to}; it can be restarted once \
+             `palisade status` shows node {to} leading",
+            args.node
+        ),
+        DrainResult::NotLeader(leader) => println!(
+            "node {} is not the leader (leader: {}); it can be restarted without a drain",
+            args.node,
+            leader.map_or("unknown".to_string(), |l| format!("node {l}"))
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
 }

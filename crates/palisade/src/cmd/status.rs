@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use palisade_client::NodeReport;
 
 use super::CmdResult;
-use super::client_args::{EXIT_REFUSED, EndpointArgs, connect};
+use super::client_args::{EXIT_REFUSED, EndpointArgs, ask};
 
 /// Arguments of `palisade status`.
 #[derive(Debug, clap::Args)]
@@ -26,19 +26,15 @@ pub struct Args {
 
 /// Runs `palisade status`.
 pub fn run(args: Args) -> CmdResult {
-    super::client_args::runtime()?.block_on(async {
-        let client = connect(&args.endpoints, palisade_client::TTL_DEFAULT).await?;
-        let reports = client.cluster_status().await;
-        client.shutdown();
-        let text = render(&reports);
-        let _ = std::io::stdout().lock().write_all(text.as_bytes());
-        let answered = reports.iter().filter(|r| r.status.is_ok()).count();
-        let leads = reports.iter().any(|r| r.status.as_ref().is_ok_and(|s| is_leader(s)));
-        Ok(match (answered, leads) {
-            (0, _) => ExitCode::from(2),
-            (_, false) => ExitCode::from(EXIT_REFUSED),
-            _ => ExitCode::SUCCESS,
-        })
+    let reports = ask(&args.endpoints, async |client| client.cluster_status().await)?;
+    let text = render(&reports);
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let answered = reports.iter().filter(|r| r.status.is_ok()).count();
+    let leads = reports.iter().any(|r| r.status.as_ref().is_ok_and(|s| is_leader(s)));
+    Ok(match (answered, leads) {
+        (0, _) => ExitCode::from(2),
+        (_, false) => ExitCode::from(EXIT_REFUSED),
+        _ => ExitCode::SUCCESS,
     })
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use super::CmdResult;
-use super::client_args::{EXIT_REFUSED, EndpointArgs, connect};
+use super::client_args::{EXIT_REFUSED, EndpointArgs, ask};
 
 /// Arguments of `palisade time`.
 #[derive(Debug, clap::Args)]
@@ -21,31 +21,26 @@ pub struct Args {
 
 /// Runs `palisade time`.
 pub fn run(args: Args) -> CmdResult {
-    super::client_args::runtime()?.block_on(async {
-        let client = connect(&args.endpoints, palisade_client::TTL_DEFAULT).await?;
-        let reading = client.time().await;
-        client.shutdown();
-        let reading = reading?;
-        let at = |ms: u64| {
-            let time = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
-            humantime::format_rfc3339_millis(time).to_string()
-        };
-        match (reading.earliest_unix_ms, reading.latest_unix_ms) {
-            (Some(earliest), Some(latest)) => {
-                println!("earliest {}", at(earliest));
-                println!("latest   {}", at(latest));
-                let error = reading.error_ms.map_or("?".to_string(), |e| format!("{e:.3}"));
-                println!("error    ±{error} ms  ({}, node {})", reading.status, reading.node);
-                Ok(ExitCode::SUCCESS)
-            }
-            _ => {
-                println!(
-                    "node {} has no bound on the time of day (status: {}); it will have one \
-                     once it has synchronised with the leader",
-                    reading.node, reading.status
-                );
-                Ok(ExitCode::from(EXIT_REFUSED))
-            }
+    let reading = ask(&args.endpoints, async |client| client.time().await)??;
+    let at = |ms: u64| {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        humantime::format_rfc3339_millis(time).to_string()
+    };
+    match (reading.earliest_unix_ms, reading.latest_unix_ms) {
+        (Some(earliest), Some(latest)) => {
+            println!("earliest {}", at(earliest));
+            println!("latest   {}", at(latest));
+            let error = reading.error_ms.map_or("?".to_string(), |e| format!("{e:.3}"));
+            println!("error    ±{error} ms  ({}, node {})", reading.status, reading.node);
+            Ok(ExitCode::SUCCESS)
         }
-    })
+        _ => {
+            println!(
+                "node {} has no bound on the time of day (status: {}); it will have one \
+                 once it has synchronised with the leader",
+                reading.node, reading.status
+            );
+            Ok(ExitCode::from(EXIT_REFUSED))
+        }
+    }
 }

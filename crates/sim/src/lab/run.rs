@@ -26,6 +26,7 @@ use palisade_node::lock::{Outcome, Reply};
 use palisade_node::{ReplyResult, UserOp};
 use rand::Rng;
 
+use crate::fault::wall_step_corrections;
 use crate::lab::checkers::{LabCheck, LabCheckers};
 use crate::lab::history::{LockOperation, Recorder};
 use crate::lab::options::{DRIFT_GOOD_PPM, LabOptions, LabSeed, nanos};
@@ -58,10 +59,6 @@ pub const LIN_STEPS_MAX: u64 = 2_000_000;
 const LOG_PROCESS: u64 = u64::MAX;
 /// The memo cache bound per partition.
 pub const LIN_CACHE_ENTRIES_MAX: usize = 500_000;
-/// A time-of-day step is undone this long after it (NTP comes back), at the earliest.
-const WALL_CORRECTION_NANOS_MIN: u64 = 1_000_000_000;
-/// ... and at the latest.
-const WALL_CORRECTION_NANOS_MAX: u64 = 10_000_000_000;
 /// In the liveness phase every clock's rate drift is clamped to this (disciplined clocks):
 /// two clocks then part by at most 2 × 500 ppm, 30 ms in 30 s of calm, well inside the
 /// servers' `clock_offset_max`.
@@ -293,13 +290,8 @@ impl World {
         end: u64,
         rng: &mut rand_chacha::ChaCha8Rng,
     ) {
-        for (t, fault) in faults {
-            let Fault::StepWall(p, delta) = *fault else { continue };
-            let after = rng.random_range(WALL_CORRECTION_NANOS_MIN..=WALL_CORRECTION_NANOS_MAX);
-            let at = t.saturating_add(after);
-            if at < end {
-                self.sim.schedule(at, Fault::StepWall(p, delta.saturating_neg()));
-            }
+        for (at, correction) in wall_step_corrections(faults, end, rng) {
+            self.sim.schedule(at, correction);
         }
     }
 

@@ -23,8 +23,8 @@ use std::sync::Once;
 
 use palisade_raft::{LogIndex, Role, Term};
 use palisade_storage::WalOptions;
-use rand::Rng;
 
+use crate::fault::wall_step_corrections;
 use crate::raft::checker::{CheckerKind, RaftCheckers};
 use crate::raft::client::RaftClient;
 use crate::raft::completeness::{DiskLogs, View, electable_without, log_end};
@@ -47,10 +47,6 @@ use crate::{
 const SLICE_NANOS: u64 = 100_000_000;
 /// The durable logs are compared this often (true time) in the safety phase.
 const LOG_CHECK_EVERY_NANOS: u64 = 1_000_000_000;
-/// A step of a time-of-day clock is undone at least this long after it.
-const WALL_CORRECTION_NANOS_MIN: u64 = 1_000_000_000;
-/// A step of a time-of-day clock is undone at most this long after it.
-const WALL_CORRECTION_NANOS_MAX: u64 = 10_000_000_000;
 /// Granularity of the liveness phase's measurements.
 const LIVENESS_STEP_NANOS: u64 = 10_000_000;
 
@@ -201,19 +197,14 @@ impl World {
         self.liveness_phase();
     }
 
-    /// NTP comes back: every step of a time-of-day clock is undone `WALL_CORRECTION_NANOS_*`
+    /// NTP comes back: every step of a time-of-day clock is undone 1–10 s
     /// later (if that is still in the safety phase; the liveness phase corrects the rest).
     /// Without it, a few steps of seconds leave a majority of nodes with clocks too far apart
     /// to lead (they rightly refuse), and the rest of the safety phase tests nothing.
     fn schedule_clock_corrections(&mut self, o: &SeedOptions, faults: &[(u64, Fault)], end: u64) {
         let mut rng = o.clock_correction_rng();
-        for (t, fault) in faults {
-            let Fault::StepWall(p, delta) = *fault else { continue };
-            let after = rng.random_range(WALL_CORRECTION_NANOS_MIN..=WALL_CORRECTION_NANOS_MAX);
-            let at = t.saturating_add(after);
-            if at < end {
-                self.sim.schedule(at, Fault::StepWall(p, delta.saturating_neg()));
-            }
+        for (at, correction) in wall_step_corrections(faults, end, &mut rng) {
+            self.sim.schedule(at, correction);
         }
     }
 
