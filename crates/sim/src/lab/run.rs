@@ -28,7 +28,7 @@ use rand::Rng;
 
 use crate::fault::wall_step_corrections;
 use crate::lab::checkers::{LabCheck, LabCheckers};
-use crate::lab::history::{LockOperation, Recorder};
+use crate::lab::history::Recorder;
 use crate::lab::options::{DRIFT_GOOD_PPM, LabOptions, LabSeed, nanos};
 use crate::lab::report::{LabLiveness, LabReport, LinSummary};
 use crate::lab::timeline::TimelineBuilder;
@@ -446,11 +446,11 @@ impl World {
     fn check_histories(&mut self, end: u64) {
         let options =
             CheckOptions { steps_max: LIN_STEPS_MAX, cache_entries_max: LIN_CACHE_ENTRIES_MAX };
-        let lock_ops = self.lock_history();
-        self.lin.lock_ops = lock_ops.len();
+        self.add_session_ends();
+        self.lin.lock_ops = self.rec.lock_ops.len();
         self.lin.kv_ops = self.rec.kv_ops.len();
         let lock_model = LockModel::new(ExpiryRule::Logged);
-        match check_operations(&lock_model, &lock_ops, &options) {
+        match check_operations(&lock_model, &self.rec.lock_ops, &options) {
             Ok(c) => {
                 self.lin.steps += c.steps;
                 self.lin.partitions += c.partitions;
@@ -466,31 +466,29 @@ impl World {
             }
             Err(e) => self.checks.violation(LabCheck::Linearizability, end, format!("{e}")),
         }
-        if let Err(v) = check_tokens(&lock_ops) {
+        if let Err(v) = check_tokens(&self.rec.lock_ops) {
             self.checks.violation(LabCheck::TokenOrder, end, format!("{v:?}"));
         }
-        self.rec.lock_ops = lock_ops;
     }
 
-    /// The clients' lock operations plus, on every lock, an `Expire` for each entry that ended
+    /// Adds to the clients' lock operations, on every lock, an `Expire` for each entry that ended
     /// a session, so the checker runs with [`ExpiryRule::Logged`]: a holder loses a lock only
     /// by releasing it or by a session end in the log, and two grants to different sessions
     /// without one in between are a violation. Each `Expire` spans from when it was asked for
     /// (the leader's proposal, the client's close) to its first apply: its commit lies inside.
-    fn lock_history(&self) -> Vec<LockOperation> {
-        let mut ops = self.rec.lock_ops.clone();
-        let locks: BTreeSet<&str> =
-            self.rec.lock_ops.iter().map(|op| op.input.lock.as_str()).collect();
+    fn add_session_ends(&mut self) {
+        let locks: BTreeSet<String> =
+            self.rec.lock_ops.iter().map(|op| op.input.lock.clone()).collect();
         let view = &self.checks.view;
         for (&index, end) in &view.session_ends {
             let asked = view.end_asked_at(index, end, &self.rec.close_calls);
-            for &lock in &locks {
-                let input = LockInput::new(lock, end.session, LockOp::Expire);
+            for lock in &locks {
+                let input = LockInput::new(lock.as_str(), end.session, LockOp::Expire);
                 let expired = LockOutput::Expired;
-                ops.push(Operation::returned(LOG_PROCESS, input, asked, end.applied_at, expired));
+                let op = Operation::returned(LOG_PROCESS, input, asked, end.applied_at, expired);
+                self.rec.lock_ops.push(op);
             }
         }
-        ops
     }
 
     fn judge_lin<K: std::fmt::Debug, S: std::fmt::Debug>(
