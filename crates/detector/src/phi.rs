@@ -36,7 +36,9 @@
 //! and a `log10`. Finding it is cheap too: solving `φ = threshold` for `y` is a cubic
 //! (Cardano's formula, solved once per detector), which puts the crossing within a few
 //! nanoseconds; a short search on the exact predicate `phi(now) < threshold` then fixes the
-//! exact nanosecond.
+//! exact nanosecond. That predicate is decided from the exponent inside `exp` wherever it is
+//! clearly away from the threshold's (`ExponentBand`), so the search rarely needs the `exp`
+//! and the `log10` at all.
 //! In the far tail the approximation overstates phi compared with the exact normal tail: the
 //! default threshold 8 is reached at `y ≈ 5.23`, where the exact tail would give φ ≈ 7.06
 //! (thresholds 1, 3, 5, 10, 12 are reached at y ≈ 1.28, 3.06, 4.12, 5.80, 6.29). We keep
@@ -167,6 +169,8 @@ pub struct PhiAccrual {
     last_heartbeat: Option<MonoInstant>,
     /// [`threshold_y`] of the configured threshold.
     threshold_y: f64,
+    /// [`ExponentBand::of`] the configured threshold.
+    band: ExponentBand,
     /// The first instant at which phi reaches the threshold for the current window and last
     /// heartbeat (inner `None`: never, or no heartbeat yet), once computed; every heartbeat
     /// and reset clears it.
@@ -182,6 +186,7 @@ impl PhiAccrual {
             window: IntervalWindow::new(config.max_sample_size),
             last_heartbeat: None,
             threshold_y: threshold_y(config.threshold),
+            band: ExponentBand::of(config.threshold),
             suspect_at: Cell::new(None),
         };
         detector.bootstrap();
@@ -249,16 +254,16 @@ impl PhiAccrual {
         let last = self.last_heartbeat?;
         let model = self.model();
         let base = last.as_nanos();
-        let available = |t: u64| model.phi(base, t) < self.config.threshold;
+        let available = |t: u64| model.available(base, t, self.config.threshold, self.band);
         // At `base` the interval is 0, not above the mean: phi is at most log10(2) there (see
         // `is_available`), so only a threshold that low needs the `exp` and the `log10`.
         let surely_available = self.config.threshold > PHI_AT_MEAN_BOUND && model.mean >= 0.0;
         if !surely_available && !available(base) {
             return Some(last);
         }
-        if available(u64::MAX) {
-            return None;
-        }
+        // No separate check that the peer is ever suspected (an `exp` and a `log10` at the end
+        // of time, a third of the cost): the galloping search below returns `None` itself if it
+        // reaches the end of time still available, and otherwise finds the same instant.
         let estimate = model.mean + self.threshold_y * model.std;
         let guess = if estimate.is_finite() && estimate > 0.0 {
             // Saturating float-to-int conversion; clamped into (last, MAX] below.
@@ -273,6 +278,9 @@ impl PhiAccrual {
             lo = guess;
             let mut step = 1u64;
             loop {
+                if lo == u64::MAX {
+                    return None;
+                }
                 let next = lo.saturating_add(step);
                 if !available(next) {
                     hi = next;
@@ -332,6 +340,69 @@ impl Model {
     fn phi(self, last_nanos: u64, now_nanos: u64) -> f64 {
         phi_of(now_nanos.saturating_sub(last_nanos) as f64, self.mean, self.std)
     }
+
+    /// Exactly `self.phi(last_nanos, now_nanos) < threshold`, where `band` is
+    /// [`ExponentBand::of`] `threshold`; most of the time without the `exp` and the `log10`.
+    fn available(
+        self,
+        last_nanos: u64,
+        now_nanos: u64,
+        threshold: f64,
+        band: ExponentBand,
+    ) -> bool {
+        let time_diff = now_nanos.saturating_sub(last_nanos) as f64;
+        if time_diff > self.mean {
+            // The exponent exactly as `phi_of` computes it (same operations, same order).
+            let y = (time_diff - self.mean) / self.std;
+            let z = -y * (1.5976 + 0.070566 * y * y);
+            if z > band.available_above {
+                return true;
+            }
+            if z < band.suspected_below {
+                return false;
+            }
+        }
+        phi_of(time_diff, self.mean, self.std) < threshold
+    }
+}
+
+/// Where `phi_of` can be decided from its exponent `z` (`e = exp(z)`, in the branch `Δ > μ'`)
+/// without computing the `exp` and the `log10`, with the same answer.
+///
+/// In exact arithmetic `φ = -log10(q)` with `q = e^z / (1 + e^z)` decreases in `z`, and equals
+/// the threshold at `z* = ln(p / (1 - p))`, `p = 10^-threshold`. Moving `z` by `ε` away from
+/// `z*` moves the exact `φ` by at least `ε (1 - q) / ln 10 ≥ 0.2 ε` (`q ≤ 1/2` in that branch,
+/// `z ≤ 0`; a threshold below `log10 2` has `z* > 0` and the whole branch is far below it,
+/// where `φ ≥ log10 2`).
+/// The computed `φ` is off the exact one by far less than that for `ε = 1e-9 (1 + |z*|)`:
+/// `exp`, `1 + e` and the division each err by at most an ulp or two (relative ~1e-15 on `q`,
+/// ~1e-15 on `log10 q`) and `log10` by at most 2 ulps of a value below 101 (~3e-14), where
+/// `0.2 ε ≥ 2e-10`. So above the band the computed `φ` is surely below the threshold, below the
+/// band surely at or above it; only inside the band (a few percent of the searches for the
+/// crossing touch it) is `φ` computed.
+#[derive(Clone, Copy, Debug)]
+struct ExponentBand {
+    /// Above this exponent, phi is below the threshold.
+    available_above: f64,
+    /// Below this exponent, phi is at or above the threshold.
+    suspected_below: f64,
+}
+
+impl ExponentBand {
+    /// The band around the exponent at which phi equals `threshold` (validated: finite, in
+    /// `(0, THRESHOLD_MAX]`).
+    fn of(threshold: f64) -> ExponentBand {
+        let z = threshold_exponent(threshold);
+        let margin = 1e-9 * (1.0 + z.abs());
+        ExponentBand { available_above: z + margin, suspected_below: z - margin }
+    }
+}
+
+/// `ln(p / (1 - p))` with `p = 10^-threshold`: the exponent `z` at which Akka's phi equals
+/// `threshold` (from `p = e / (1 + e)`, `e = exp(z)`).
+fn threshold_exponent(threshold: f64) -> f64 {
+    let p = 10f64.powf(-threshold);
+    p.ln() - (-p).ln_1p()
 }
 
 /// The `y = (Δ - μ') / σ'` at which Akka's phi equals `threshold`: the real root of
@@ -339,8 +410,7 @@ impl Model {
 /// `p = e / (1 + e)`, `e = exp(-y (1.5976 + 0.070566 y²))`), by Cardano's formula. Only an
 /// estimate: the caller confirms the instant on the exact predicate.
 fn threshold_y(threshold: f64) -> f64 {
-    let p = 10f64.powf(-threshold);
-    let ln_e = p.ln() - (-p).ln_1p();
+    let ln_e = threshold_exponent(threshold);
     // Depressed cubic y³ + a y + b = 0 with a > 0: one real root.
     let a = 1.5976 / 0.070566;
     let b = ln_e / 0.070566;
@@ -355,7 +425,7 @@ impl FailureDetector for PhiAccrual {
             Some(last) => {
                 // A heartbeat that ends a suspicion does not teach the window a long pause.
                 if self.is_available(now) {
-                    self.window.push(now.saturating_duration_since(last));
+                    self.window.push_nanos(now.as_nanos().saturating_sub(last.as_nanos()));
                 }
             }
         }
@@ -426,6 +496,72 @@ mod tests {
             let found = threshold_y(threshold);
             assert!((found - y).abs() < 0.01, "threshold {threshold}: y {found}");
             assert!((phi_of(found, 0.0, 1.0) - threshold).abs() < 1e-6, "threshold {threshold}");
+        }
+    }
+
+    /// The predicate through the exponent band agrees with `phi_of` everywhere, and in
+    /// particular nanosecond by nanosecond around the crossing, for several thresholds and
+    /// models (including a threshold low enough for the `Δ <= μ'` branch to matter).
+    #[test]
+    fn exponent_band_agrees_with_phi() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for threshold in [0.1, 0.302, 0.5, 1.0, 3.0, 8.0, 12.0, 16.0, 50.0, 100.0] {
+            let band = ExponentBand::of(threshold);
+            for _ in 0..200 {
+                let mean = (next() % 5_000_000_000) as f64;
+                let std = (1 + next() % 1_000_000_000) as f64;
+                let model = Model { mean, std };
+                let crossing = mean + threshold_y(threshold) * std;
+                let last = next() % 1_000_000_000_000;
+                let centre = last + crossing.max(0.0) as u64;
+                for t in centre.saturating_sub(300)..centre + 300 {
+                    let exact = model.phi(last, t) < threshold;
+                    assert_eq!(model.available(last, t, threshold, band), exact, "{threshold}");
+                }
+                let far = last + next() % 100_000_000_000;
+                let exact = model.phi(last, far) < threshold;
+                assert_eq!(model.available(last, far, threshold, band), exact, "{threshold}");
+            }
+        }
+    }
+
+    /// `suspect_at` is the exact nanosecond at which `phi` (computed in full) reaches the
+    /// threshold, over random configurations and heartbeat streams.
+    #[test]
+    fn suspect_at_is_the_exact_crossing() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |below: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % below
+        };
+        for round in 0..300 {
+            let config = PhiAccrualConfig {
+                threshold: [0.2, 0.5, 1.0, 3.0, 8.0, 12.0, 40.0][round % 7],
+                max_sample_size: 1 + next(50) as usize,
+                min_std_deviation: Duration::from_nanos(1 + next(200_000_000)),
+                acceptable_heartbeat_pause: Duration::from_nanos(next(3_000_000_000)),
+                first_heartbeat_estimate: Duration::from_nanos(1 + next(1_000_000_000)),
+            };
+            let mut d = PhiAccrual::new(config).unwrap();
+            let mut now = next(1_000_000_000_000);
+            for _ in 0..20 {
+                now += next(300_000_000);
+                d.heartbeat(MonoInstant::from_nanos(now));
+                let at = d.suspect_at().expect("suspected some day").as_nanos();
+                let phi = |t: u64| d.phi(MonoInstant::from_nanos(t));
+                assert!(phi(at) >= config.threshold, "{config:?}");
+                if at > now {
+                    assert!(phi(at - 1) < config.threshold, "{config:?}");
+                }
+            }
         }
     }
 

@@ -1,7 +1,8 @@
 //! The bounded window of heartbeat inter-arrival intervals behind the phi detector.
 //!
 //! The window keeps the last `capacity` intervals in a ring buffer, with their sum and the sum
-//! of their squares kept as exact integers (nanoseconds, `u128`), so that the mean and the
+//! of their squares kept as exact integers (nanoseconds; `u64` for the sum, which stays below
+//! 1e4 * 8.64e13 = 8.64e17, `u128` for the squares), so that the mean and the
 //! variance cost O(1) per query and never drift the way running float sums do. Exactness also
 //! means the variance can never come out negative: `n * Σx² - (Σx)²` is computed in integers.
 //!
@@ -21,7 +22,8 @@ use crate::{SAMPLE_INTERVAL_MAX, SAMPLE_SIZE_MAX};
 pub(crate) struct IntervalWindow {
     intervals_nanos: VecDeque<u64>,
     capacity: usize,
-    sum_nanos: u128,
+    /// At most `SAMPLE_SIZE_MAX * SAMPLE_INTERVAL_MAX` (8.64e17): fits in 64 bits.
+    sum_nanos: u64,
     sum_squares_nanos: u128,
 }
 
@@ -41,14 +43,19 @@ impl IntervalWindow {
     /// Appends `interval` (clamped to [`SAMPLE_INTERVAL_MAX`]), dropping the oldest interval
     /// when the window is full.
     pub(crate) fn push(&mut self, interval: Duration) {
-        let x = duration_nanos(interval).min(duration_nanos(SAMPLE_INTERVAL_MAX));
+        self.push_nanos(duration_nanos(interval));
+    }
+
+    /// [`IntervalWindow::push`] of an interval given in nanoseconds.
+    pub(crate) fn push_nanos(&mut self, interval_nanos: u64) {
+        let x = interval_nanos.min(duration_nanos(SAMPLE_INTERVAL_MAX));
         if self.intervals_nanos.len() == self.capacity {
             let old = self.intervals_nanos.pop_front().expect("a full window is not empty");
-            self.sum_nanos -= u128::from(old);
+            self.sum_nanos -= old;
             self.sum_squares_nanos -= u128::from(old) * u128::from(old);
         }
         self.intervals_nanos.push_back(x);
-        self.sum_nanos += u128::from(x);
+        self.sum_nanos += x;
         self.sum_squares_nanos += u128::from(x) * u128::from(x);
         assert!(self.intervals_nanos.len() <= self.capacity);
     }
@@ -68,7 +75,7 @@ impl IntervalWindow {
     /// Mean interval in nanoseconds. The window must not be empty.
     pub(crate) fn mean_nanos(&self) -> f64 {
         assert!(!self.intervals_nanos.is_empty(), "mean of an empty window");
-        to_f64(self.sum_nanos) / self.intervals_nanos.len() as f64
+        self.sum_nanos as f64 / self.intervals_nanos.len() as f64
     }
 
     /// Population standard deviation of the intervals in nanoseconds (divides by n, as Akka
@@ -76,7 +83,8 @@ impl IntervalWindow {
     pub(crate) fn std_deviation_nanos(&self) -> f64 {
         assert!(!self.intervals_nanos.is_empty(), "standard deviation of an empty window");
         let n = self.intervals_nanos.len() as u128;
-        let spread = n * self.sum_squares_nanos - self.sum_nanos * self.sum_nanos;
+        let sum = u128::from(self.sum_nanos);
+        let spread = n * self.sum_squares_nanos - sum * sum;
         let variance = to_f64(spread) / to_f64(n * n);
         variance.sqrt()
     }

@@ -93,6 +93,11 @@ impl Pending {
 fn apply_write(bytes: &mut Vec<u8>, offset: u64, data: &[u8]) {
     let start = usize::try_from(offset).expect("file offset fits in memory");
     assert!(start <= bytes.len(), "writes never leave holes");
+    if start == bytes.len() {
+        // An append: no zero fill to overwrite.
+        bytes.extend_from_slice(data);
+        return;
+    }
     let end = start + data.len();
     if end > bytes.len() {
         bytes.resize(end, 0);

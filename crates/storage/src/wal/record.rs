@@ -31,8 +31,8 @@
 //! A real file system that extends a file before writing its data could also leave a record
 //! that is part data and part zeros; that is reported as corruption too (the safe side).
 
-use palisade_raft::{Entry, HardState, LogIndex, Term};
-use serde::{Deserialize, Serialize};
+use palisade_raft::{Entry, HardState, LogIndex, Payload, Term};
+use serde::Deserialize;
 
 use crate::limits::{RECORD_BODY_BYTES_MAX, RECORD_BYTES_MAX, RECORD_HEADER_BYTES};
 use crate::wal::WalError;
@@ -54,8 +54,10 @@ pub(crate) enum Record {
     },
 }
 
-/// A record to write, borrowing its contents; encodes exactly like [`Record`].
-#[derive(Debug, Serialize)]
+/// A record to write, borrowing its contents; encodes exactly like [`Record`] (the
+/// serde derive is only for the test that pins [`encode_record`] to postcard).
+#[derive(Debug)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub(crate) enum RecordRef<'a> {
     /// See [`Record::Entry`].
     Entry(&'a Entry),
@@ -71,11 +73,21 @@ pub(crate) enum RecordRef<'a> {
 }
 
 /// Appends the framed record to `out`; on error `out` is unchanged.
+///
+/// The body is the postcard encoding of the record, written by hand: postcard writes a
+/// `Vec<u8>` one byte at a time through serde, and this is on the path of every entry and
+/// every sync. `tests::the_hand_encoding_is_postcard` pins the two to the same bytes.
 pub(crate) fn encode_record(record: &RecordRef<'_>, out: &mut Vec<u8>) -> Result<(), WalError> {
     let start = out.len();
+    let payload_bytes = match record {
+        RecordRef::Entry(Entry { payload: Payload::Command(bytes), .. }) => bytes.len(),
+        _ => 0,
+    };
+    // Besides a command's payload a body takes at most 32 bytes (two variant bytes, three
+    // 10-byte varints); a membership may take more, and `push` grows the buffer then.
+    out.reserve(RECORD_HEADER_BYTES + 32 + payload_bytes);
     out.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
-    let buf = std::mem::take(out);
-    *out = postcard::to_extend(record, buf).expect("records serialize into a Vec");
+    encode_body(record, out);
     let body_bytes = out.len() - start - RECORD_HEADER_BYTES;
     if body_bytes > RECORD_BODY_BYTES_MAX {
         out.truncate(start);
@@ -89,6 +101,61 @@ pub(crate) fn encode_record(record: &RecordRef<'_>, out: &mut Vec<u8>) -> Result
     out[start + 4..start + 8].copy_from_slice(&crc32c::crc32c(&len_bytes).to_le_bytes());
     out[start + 8..start + 12].copy_from_slice(&body_crc.to_le_bytes());
     Ok(())
+}
+
+/// Appends the postcard encoding of `record`: enum variants and integers as varints, fields
+/// in declaration order, an `Option` as a 0 or 1 byte, a sequence as its length then its
+/// elements.
+fn encode_body(record: &RecordRef<'_>, out: &mut Vec<u8>) {
+    match record {
+        RecordRef::Entry(Entry { term, index, payload }) => {
+            push_varint(out, 0);
+            push_varint(out, *term);
+            push_varint(out, *index);
+            match payload {
+                Payload::Noop => push_varint(out, 0),
+                Payload::Command(bytes) => {
+                    push_varint(out, 1);
+                    push_varint(out, bytes.len() as u64);
+                    out.extend_from_slice(bytes);
+                }
+                Payload::Membership(membership) => {
+                    push_varint(out, 2);
+                    push_varint(out, membership.voters.len() as u64);
+                    for &voter in &membership.voters {
+                        push_varint(out, voter);
+                    }
+                }
+            }
+        }
+        RecordRef::HardState(HardState { term, vote, commit }) => {
+            push_varint(out, 1);
+            push_varint(out, *term);
+            match vote {
+                None => out.push(0),
+                Some(vote) => {
+                    out.push(1);
+                    push_varint(out, *vote);
+                }
+            }
+            push_varint(out, *commit);
+        }
+        RecordRef::Reset { index, term } => {
+            push_varint(out, 2);
+            push_varint(out, *index);
+            push_varint(out, *term);
+        }
+    }
+}
+
+/// Appends `value` as a postcard varint: 7 bits a byte, least significant first, the high
+/// bit set on every byte but the last.
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 /// How a segment's scan ended.
@@ -164,7 +231,7 @@ pub(crate) fn scan_segment(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_raft::Payload;
+    use palisade_raft::Membership;
 
     fn entry(index: LogIndex, payload: &[u8]) -> Entry {
         Entry { index, term: 3, payload: Payload::Command(payload.to_vec()) }
@@ -242,6 +309,37 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(end, ScanEnd { valid_bytes: valid as u64, torn_bytes: 40 });
         assert!(scan(&bytes, false).is_err());
+    }
+
+    #[test]
+    fn the_hand_encoding_is_postcard() {
+        let payloads = [
+            Payload::Noop,
+            Payload::Command(Vec::new()),
+            Payload::Command(vec![0xa5; 300]),
+            Payload::Membership(Membership::new([1, 2, 300, u64::MAX])),
+        ];
+        let mut records = Vec::new();
+        let numbers = [0, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX) + 1, u64::MAX];
+        for (i, payload) in payloads.iter().enumerate() {
+            let n = numbers[i * 2];
+            records.push(Entry { term: n, index: numbers[i * 2 + 1], payload: payload.clone() });
+        }
+        let mut hard_states = Vec::new();
+        for (i, &n) in numbers.iter().enumerate() {
+            let vote = (i % 2 == 1).then_some(numbers[7 - i]);
+            hard_states.push(HardState { term: n, vote, commit: numbers[(i + 3) % 8] });
+        }
+        let mut refs: Vec<RecordRef<'_>> = records.iter().map(RecordRef::Entry).collect();
+        refs.extend(hard_states.iter().map(RecordRef::HardState));
+        refs.extend(numbers.iter().map(|&n| RecordRef::Reset { index: n, term: !n }));
+        for record in &refs {
+            let mut framed = vec![9];
+            encode_record(record, &mut framed).unwrap();
+            let body = &framed[1 + RECORD_HEADER_BYTES..];
+            assert_eq!(body, &postcard::to_allocvec(record).unwrap()[..], "{record:?}");
+            assert_eq!(le_u32(&framed[1..5]) as usize, body.len());
+        }
     }
 
     #[test]
