@@ -111,8 +111,6 @@ pub(crate) struct Outbox {
     pub snapshot: Option<Snapshot>,
     /// New entries to send to followers at the next batch.
     pub broadcast_pending: bool,
-    /// The commit index moved: followers must hear about it.
-    pub commit_changed: bool,
     handed_hard_state: HardState,
     persisted_hard_state: HardState,
     reported: (Role, Term, Option<NodeId>),
@@ -129,7 +127,6 @@ impl Outbox {
             reads_dropped: Vec::new(),
             snapshot: None,
             broadcast_pending: false,
-            commit_changed: false,
             handed_hard_state: hard_state,
             persisted_hard_state: hard_state,
             reported,
@@ -147,7 +144,7 @@ impl RaftNode {
             return false;
         }
         let out = &self.out;
-        (out.broadcast_pending || out.commit_changed) && self.role == Role::Leader
+        out.broadcast_pending && self.role == Role::Leader
             || self.hard_state() != out.handed_hard_state
             || self.log.last_index() >= self.log_unstable_from()
             || out.snapshot.is_some()

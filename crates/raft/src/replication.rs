@@ -10,6 +10,15 @@
 //! of the leader's current term. Counting replicas of an older term's entry is not enough: Raft
 //! figure 8 shows such an entry being overwritten after a majority stored it. The leader counts
 //! its own log only up to what its driver reported durable (`handle_persisted`).
+//!
+//! Followers learn the commit index as the paper has it (§5.3): from the `leader_commit` of
+//! the next AppendEntries, entries or heartbeat, never from a round of its own. A follower
+//! applies an entry at most one heartbeat interval after the leader does (sooner under load,
+//! when the next entries carry it). Nothing waits on a follower's apply: clients are answered
+//! by the leader, and a new leader applies what it inherited once it commits an entry of its
+//! own term. The eager alternative (etcd's leader sends an empty append to every follower
+//! when the commit index moves) would double the messages per committed entry when entries
+//! are not batched: an append and its answer to carry the entry, and again for the commit.
 
 use crate::config::{REPLICATION_STALL_HEARTBEATS, TestingFault, UNCOMMITTED_ENTRIES_MAX};
 use crate::error::ProposeError;
@@ -66,21 +75,15 @@ impl RaftNode {
         self.log.term_at(self.log.committed()) == Some(self.term)
     }
 
-    /// Sends pending entries (or the new commit index) to every follower.
+    /// Sends pending entries to every follower.
     pub(crate) fn flush_broadcast(&mut self) {
         let entries = std::mem::take(&mut self.out.broadcast_pending);
-        let commit = std::mem::take(&mut self.out.commit_changed);
-        if self.role != Role::Leader || !(entries || commit) {
+        if self.role != Role::Leader || !entries {
             return;
         }
         let peers: Vec<NodeId> = self.tracker.keys().copied().collect();
         for peer in peers {
-            let sent = self.send_appends(peer);
-            let snapshot =
-                self.tracker.get(&peer).is_some_and(|p| p.state == ProgressState::Snapshot);
-            if commit && !sent && !snapshot {
-                self.send_heartbeat(peer, 0);
-            }
+            self.send_appends(peer);
         }
     }
 
@@ -326,9 +329,8 @@ impl RaftNode {
     }
 
     /// After the commit index moved: release reads, step down if this leader's removal is
-    /// now committed.
+    /// now committed. Followers hear of the new index with the next append or heartbeat.
     pub(crate) fn after_commit(&mut self) {
-        self.out.commit_changed = true;
         self.release_reads();
         self.maybe_step_down_removed();
     }

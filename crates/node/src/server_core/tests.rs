@@ -543,11 +543,12 @@ fn expire_without_log_lets_a_cut_off_leader_release_a_lock_alone() {
     let broken = |id| {
         let mut c = config(id);
         c.lock.testing_fault = Some(palisade_lock::LockTestingFault::ExpireWithoutLog);
-        // The classic 1–2 s timeout, so that the others elect nobody (and expire nothing)
-        // during the 1.5 s cut: the phi default would replace the leader within 0.5 s.
+        // A randomized timeout of 2–3 s, so that the others elect nobody (and expire
+        // nothing) during the 1.5 s cut: the phi default would replace the leader within
+        // 0.5 s.
         c.raft.election = palisade_raft::ElectionConfig::RandomizedTimeout {
-            min: Duration::from_secs(1),
-            max: Duration::from_secs(2),
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(3),
         };
         c
     };
@@ -571,6 +572,8 @@ fn expire_without_log_lets_a_cut_off_leader_release_a_lock_alone() {
         mutate(2, 20, 2, Op::Acquire { session: b, lock: "L".into(), wait: true }),
     );
     c.results();
+    // One heartbeat (100 ms) later the followers know the grant is committed, and apply it.
+    c.run_until(c.ms + 200);
     // Cut off, the leader still believes it leads for a while, and expires A on its own.
     c.cut = vec![leader];
     c.run_until(c.ms + 1_500);
