@@ -21,7 +21,7 @@
 //! - **Liveness** is judged by the runner, which knows when the faults stopped.
 
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, hash_map};
 use std::fmt;
 
 use palisade_node::NodeEvent;
@@ -139,22 +139,28 @@ pub struct Seen {
     pub pauses_detected: u64,
 }
 
+/// A hash map with rustc's fixed FxHash: the checkers look these keys up on every node event
+/// and every belief sample, where a B-tree's search cost more than the check. Only for maps
+/// nobody iterates in an order that matters (the hash has no random state, so even their
+/// iteration order is the same on every run).
+pub(crate) type FxMap<K, V> = rustc_hash::FxHashMap<K, V>;
+
 /// The service as its log says: grants, their ends, sessions.
 #[derive(Debug, Default)]
 pub(crate) struct ServerView {
-    first_apply: BTreeMap<LogIndex, (Term, CommandSummary, ProcId)>,
+    first_apply: FxMap<LogIndex, (Term, CommandSummary, ProcId)>,
     leaders: BTreeMap<Term, ProcId>,
     /// (lock, token) -> (first true time seen granted, session).
     pub grants: BTreeMap<(String, u64), (u64, u64)>,
     /// lock -> token -> (first true time seen ended, cause). Nested so that a lookup needs no
     /// owned key (beliefs are sampled every tick for every client).
-    ended: BTreeMap<String, BTreeMap<u64, (u64, ReleaseCause)>>,
+    ended: BTreeMap<String, FxMap<u64, (u64, ReleaseCause)>>,
     /// session -> client id.
     pub session_client: BTreeMap<u64, u64>,
-    /// session -> first true time its expiry was applied.
-    pub expired: BTreeMap<u64, u64>,
+    /// session -> first true time its expiry was applied (unordered: sort to report).
+    pub expired: FxMap<u64, u64>,
     /// Request id -> the first index it was applied at.
-    applied_ids: BTreeMap<RequestId, LogIndex>,
+    applied_ids: FxMap<RequestId, LogIndex>,
     /// Term -> first true time a node became its leader.
     leader_since: BTreeMap<Term, u64>,
     /// (index, term) of a proposed expiry -> first true time it was proposed.
@@ -183,7 +189,7 @@ impl ServerView {
     /// The grant of `lock` with `token` ended at `t` (only the first report counts).
     pub(crate) fn end_grant(&mut self, lock: &str, token: u64, t: u64, cause: ReleaseCause) {
         if !self.ended.contains_key(lock) {
-            self.ended.insert(lock.to_owned(), BTreeMap::new());
+            self.ended.insert(lock.to_owned(), FxMap::default());
         }
         let grants = self.ended.get_mut(lock).expect("inserted above");
         grants.entry(token).or_insert((t, cause));
@@ -305,7 +311,7 @@ impl LabCheckers {
                 v.expiry_proposed.entry((*index, *term)).or_insert(t);
             }
             NodeEvent::SessionExpired { session, index } => {
-                if let Entry::Vacant(e) = v.expired.entry(session.0) {
+                if let hash_map::Entry::Vacant(e) = v.expired.entry(session.0) {
                     self.seen.expiries += 1;
                     e.insert(t);
                 }

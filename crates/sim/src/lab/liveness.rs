@@ -150,7 +150,9 @@ pub(crate) fn judge(w: &mut World, end: u64) {
     }
     let view = &w.checks.view;
     let mut expired_live = Vec::new();
-    for (session, &t) in &view.expired {
+    let mut expired: Vec<(&u64, &u64)> = view.expired.iter().collect();
+    expired.sort_unstable();
+    for (session, &t) in expired {
         let Some(&client) = view.session_client.get(session) else { continue };
         if t >= from && live(&w.sim, client_of(client)) {
             expired_live.push((*session, client_of(client).0, t));

@@ -58,14 +58,21 @@ struct Driver {
     next_write_at: u64,
     /// The last token this client held for each lock (survives its crashes: "its own disk").
     remembered: BTreeMap<String, u64>,
-    /// Grants it asked to give up (release, close).
-    relinquished: BTreeSet<(String, u64)>,
+    /// Grants it asked to give up (release, close): lock -> tokens.
+    relinquished: BTreeMap<String, BTreeSet<u64>>,
     /// Sessions it closed.
     closed: BTreeSet<u64>,
     quiet_until: Option<u64>,
     counter: u64,
     /// Values it wrote, for compare-and-set.
     written: Vec<Bytes>,
+}
+
+impl Driver {
+    /// Whether it asked to give up the grant of `lock` with `token`.
+    fn relinquished(&self, lock: &str, token: u64) -> bool {
+        self.relinquished.get(lock).is_some_and(|tokens| tokens.contains(&token))
+    }
 }
 
 /// The workload of every client.
@@ -112,7 +119,7 @@ impl Workload {
                 next_op_at: 0,
                 next_write_at: 0,
                 remembered: BTreeMap::new(),
-                relinquished: BTreeSet::new(),
+                relinquished: BTreeMap::new(),
                 closed: BTreeSet::new(),
                 quiet_until: None,
                 counter: 0,
@@ -191,15 +198,23 @@ impl Workload {
         };
         let core = c.core();
         let Some(session) = core.session() else { return };
-        if core.is_safe_now(now) {
-            checks.belief(t, d.proc, session.0, None, d.closed.contains(&session.0));
+        // `fence` fails for every lock while the lease is not safe: nothing more to sample.
+        if !core.is_safe_now(now) {
+            return;
         }
+        let closed = d.closed.contains(&session.0);
+        checks.belief(t, d.proc, session.0, None, closed);
         for guard in core.held_locks() {
             if let Ok(f) = core.fence(guard.lock(), now) {
-                let excused = d.relinquished.contains(&(f.lock.clone(), f.token))
-                    || d.closed.contains(&session.0);
+                let excused = closed || d.relinquished(&f.lock, f.token);
                 checks.belief(t, d.proc, session.0, Some((&f.lock, f.token)), excused);
-                d.remembered.insert(f.lock, f.token);
+                // Sampled every tick: update in place, a new key only for a new lock.
+                match d.remembered.get_mut(&f.lock) {
+                    Some(token) => *token = f.token,
+                    None => {
+                        d.remembered.insert(f.lock, f.token);
+                    }
+                }
             }
         }
     }
@@ -365,7 +380,9 @@ impl Workload {
             (96..97, _) => {
                 let d = &mut self.drivers[i];
                 d.closed.insert(session);
-                d.relinquished.extend(guards);
+                for (lock, token) in guards {
+                    d.relinquished.entry(lock).or_default().insert(token);
+                }
                 let spec = OpSpec::Close { session };
                 self.submit(sim, i, rec, UserOp::CloseSession, spec, "close");
             }
@@ -405,7 +422,9 @@ impl Workload {
         guards: &[(String, u64)],
     ) {
         let d = &mut self.drivers[i];
-        d.relinquished.extend(guards.iter().filter(|g| g.0 == lock).cloned());
+        for (_, token) in guards.iter().filter(|g| g.0 == lock) {
+            d.relinquished.entry(lock.clone()).or_default().insert(*token);
+        }
         let spec = OpSpec::Lock { lock: lock.clone(), session, op: LockOp::Release };
         self.submit(sim, i, rec, UserOp::Release { lock }, spec, "release");
     }
@@ -427,7 +446,7 @@ impl Workload {
         self.maybe_pause_before_write(sim, p);
         let t = sim.now_nanos();
         let (k, v) = (key.clone(), value.clone());
-        let remembered = self.drivers[i].relinquished.contains(&(fence.lock.clone(), fence.token))
+        let remembered = self.drivers[i].relinquished(&fence.lock, fence.token)
             || sim
                 .local_now(p)
                 .and_then(|now| sim.process(p)?.as_client()?.core().fence(&fence.lock, now).ok())

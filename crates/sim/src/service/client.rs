@@ -206,7 +206,7 @@ impl ClientProcess {
     pub(super) fn handle_message(&mut self, ctx: &mut SvcCtx<'_>, from: ProcId, msg: Msg) {
         match msg {
             Msg::Reply(reply) => {
-                self.core.handle_reply(ctx.now(), u64::from(from.0) + 1, reply);
+                self.core.handle_reply(ctx.now(), u64::from(from.0) + 1, *reply);
             }
             Msg::StoreAck { id, accepted } => {
                 ctx.observe(Obs::Client(ClientObs::StoreAcked { id, accepted }));
@@ -247,7 +247,7 @@ impl ClientProcess {
     pub fn flush(&mut self, ctx: &mut SvcCtx<'_>) {
         let now = ctx.now();
         while let Some((node, req)) = self.core.poll_transmit() {
-            ctx.send(node_proc(node), Msg::Request(req));
+            ctx.send(node_proc(node), Msg::Request(Box::new(req)));
         }
         while let Some(event) = self.core.poll_event() {
             match event {

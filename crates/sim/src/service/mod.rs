@@ -45,10 +45,11 @@ pub use store::{StoreProcess, StoreValue};
 pub enum Msg {
     /// Raft between nodes.
     Peer(palisade_node::raft::Message),
-    /// Client to node.
-    Request(ClientRequest),
+    /// Client to node (boxed, as the reply: they are the largest variants by far, and every
+    /// message is moved several times on its way through the simulator's queue).
+    Request(Box<ClientRequest>),
     /// Node to client.
-    Reply(ClientReply),
+    Reply(Box<ClientReply>),
     /// Client to store: write `value` under `key`, presenting `token` (if fenced).
     StoreWrite {
         /// Correlates the acknowledgement.

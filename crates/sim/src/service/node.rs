@@ -82,7 +82,7 @@ impl NodeProcess {
             Msg::Peer(m) if from.index() < nodes => {
                 core.handle_peer_message(now, from.index() as NodeId + 1, m);
             }
-            Msg::Request(req) => core.handle_client_request(now, u64::from(from.0), req),
+            Msg::Request(req) => core.handle_client_request(now, u64::from(from.0), *req),
             _ => {}
         }
         self.flush(ctx);
@@ -111,7 +111,7 @@ impl NodeProcess {
                 Output::Peer { .. } => {}
                 Output::Reply { conn, reply } => {
                     let to = ProcId(u32::try_from(conn).expect("connections are process ids"));
-                    ctx.send(to, Msg::Reply(reply));
+                    ctx.send(to, Msg::Reply(Box::new(reply)));
                 }
             }
         }
