@@ -84,12 +84,10 @@ impl Fnv1a64 {
     /// Returns `false` if the value cannot be serialized without knowing a sequence's length
     /// up front, as postcard also refuses (the words fed before the error stay fed).
     pub fn write_serialized<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> bool {
-        let mut sink = WordSink { state: self.state, words: 0, run: 0, run_bits: 0 };
+        let mut sink = WordSink { state: self.state, run: 0, run_bits: 0 };
         let ok = value.serialize(&mut sink).is_ok();
         if ok {
             sink.end_run();
-            let words = sink.words;
-            sink.step(words);
         }
         self.state = sink.state;
         ok
@@ -105,16 +103,15 @@ impl Fnv1a64 {
 /// every integer, bool, char, float (its bits), enum variant index, option tag (`0`/`1`) and
 /// length is one word; the bytes of a string or byte slice are their length, then their
 /// little-endian words (the last one zero-padded); a run of consecutive `u8`s (a `Vec<u8>`
-/// serializes as a sequence of them) is packed eight to a word, the last one zero-padded; the
-/// number of words fed ends the value. The words follow the shape of postcard's wire format (a
-/// length before sequences, maps, strings and bytes; a variant index before a variant's
-/// fields; a tag before an option's value), so they determine the value of a given type, as
-/// postcard's bytes do; they are just not packed into varints, which cost more than a word.
+/// serializes as a sequence of them) is packed eight to a word, the last one zero-padded. The
+/// words follow the shape of postcard's wire format (a length before sequences, maps, strings
+/// and bytes; a variant index before a variant's fields; a tag before an option's value), so
+/// they determine the value of a given type and where it ends, as postcard's bytes do (no word
+/// count is needed after them); they are just not packed into varints, which cost more than a
+/// word.
 struct WordSink {
     /// The hash state, written back to the hasher at the end.
     state: u64,
-    /// Words fed so far.
-    words: u64,
     /// A run of `u8`s not fed yet, the first one in the low 8 bits (bits above are zero).
     run: u64,
     /// Bits of `run` in use: 0, 8, ..., 56.
@@ -140,12 +137,11 @@ impl ser::Error for Unencodable {
 }
 
 impl WordSink {
-    /// [`Fnv1a64::write_word`]'s step on the state held here, counting the words.
+    /// [`Fnv1a64::write_word`]'s step on the state held here.
     #[inline(always)]
     fn step(&mut self, w: u64) {
         self.state = (self.state ^ w).wrapping_mul(FNV_PRIME);
         self.state ^= self.state >> 32;
-        self.words += 1;
     }
 
     /// Feeds a pending run of `u8`s, if any.
@@ -820,7 +816,6 @@ mod tests {
         for w in words {
             expected.write_word(w);
         }
-        expected.write_word(words.len() as u64);
         assert_eq!(words_hash(&value), expected.finish());
     }
 

@@ -172,6 +172,8 @@ pub(crate) struct World {
     liveness: LabLiveness,
     lin: LinSummary,
     timeline: Option<Rc<RefCell<TimelineBuilder>>>,
+    /// The buffer `pump` drains observations into (kept, so that draining allocates nothing).
+    drained: Vec<Observed<Obs>>,
 }
 
 impl World {
@@ -227,6 +229,7 @@ impl World {
             liveness: LabLiveness::default(),
             lin: LinSummary::default(),
             timeline,
+            drained: Vec::new(),
         }
     }
 
@@ -330,12 +333,16 @@ impl World {
 
     /// Hands the observations made so far to the recorder, the checkers and the timeline.
     fn pump(&mut self) {
-        for o in self.sim.drain_observations() {
-            self.observe(&o);
+        let mut drained = std::mem::take(&mut self.drained);
+        self.sim.drain_observations_into(&mut drained);
+        for o in &drained {
+            self.observe(o);
             if let Some(tl) = &self.timeline {
-                tl.borrow_mut().observe(&o, &self.sim);
+                tl.borrow_mut().observe(o, &self.sim);
             }
         }
+        drained.clear();
+        self.drained = drained;
     }
 
     fn observe(&mut self, o: &Observed<Obs>) {
