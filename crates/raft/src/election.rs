@@ -372,7 +372,7 @@ impl RaftNode {
         }
         let now = self.now.mono;
         let cfg = &self.cfg;
-        let detector = self.peer_detectors.entry(from).or_insert_with(|| {
+        let detector = self.peer_detectors.get_or_insert_with(from, || {
             PhiAccrual::new(peer_detector_config(cfg)).expect("validated detector configuration")
         });
         detector.heartbeat(now);

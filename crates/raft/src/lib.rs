@@ -47,6 +47,7 @@ mod log;
 pub mod membership;
 pub mod message;
 pub mod node;
+mod peer_map;
 pub mod progress;
 pub mod read_index;
 pub mod ready;

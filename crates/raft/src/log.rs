@@ -148,6 +148,7 @@ impl RaftLog {
 
     /// Entries from `lo` to `hi` (inclusive), at most `count_max` and about `bytes_max` payload
     /// bytes, but at least one if `lo <= hi`. Empty if `lo` is compacted or beyond the end.
+    #[inline]
     pub fn slice(
         &self,
         lo: LogIndex,
@@ -155,6 +156,7 @@ impl RaftLog {
         count_max: usize,
         bytes_max: usize,
     ) -> Vec<Entry> {
+        // Most calls find nothing to send or hand out: decide that inline, without a call.
         if lo <= self.snapshot_index || lo > hi {
             return Vec::new();
         }
@@ -162,6 +164,18 @@ impl RaftLog {
         if start >= self.entries.len() {
             return Vec::new();
         }
+        self.clone_range(start, lo, hi, count_max, bytes_max)
+    }
+
+    /// The copies behind [`RaftLog::slice`], from the in-memory position `start` (of `lo`).
+    fn clone_range(
+        &self,
+        start: usize,
+        lo: LogIndex,
+        hi: LogIndex,
+        count_max: usize,
+        bytes_max: usize,
+    ) -> Vec<Entry> {
         let available = self.entries.len() - start;
         let wanted = usize::try_from(hi - lo).map_or(usize::MAX, |n| n.saturating_add(1));
         let count = available.min(wanted).min(count_max);

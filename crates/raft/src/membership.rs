@@ -133,8 +133,8 @@ impl RaftNode {
         let peers = self.peers();
         self.tracker.retain(|id, _| peers.contains(id));
         for peer in peers {
-            if let std::collections::btree_map::Entry::Vacant(slot) = self.tracker.entry(peer) {
-                slot.insert(Progress::new(next));
+            if !self.tracker.contains_key(&peer) {
+                self.tracker.insert(peer, Progress::new(next));
                 self.send_append(peer, true);
             }
         }

@@ -33,8 +33,10 @@ pub enum Message {
     AppendEntries(AppendEntries),
     /// Answer to [`Message::AppendEntries`].
     AppendEntriesResponse(AppendEntriesResponse),
-    /// One chunk of a snapshot (Raft §7).
-    InstallSnapshot(InstallSnapshot),
+    /// One chunk of a snapshot (Raft §7). Boxed: the largest variant by far and rare, while
+    /// every message is moved several times on its way to the peer (88 -> 72 bytes per move;
+    /// serde sees through the box, so the wire format is unchanged).
+    InstallSnapshot(Box<InstallSnapshot>),
     /// Answer to [`Message::InstallSnapshot`].
     InstallSnapshotResponse(InstallSnapshotResponse),
     /// The leader asks a caught-up follower to campaign now (leadership transfer, thesis §3.10).
@@ -390,13 +392,13 @@ mod tests {
     #[test]
     fn snapshot_chunks_must_lie_inside_the_snapshot() {
         let chunk = |offset, len, total| {
-            Message::InstallSnapshot(InstallSnapshot {
+            Message::InstallSnapshot(Box::new(InstallSnapshot {
                 term: 2,
                 meta: SnapshotMeta { index: 4, term: 1, membership: Membership::new([1, 2]) },
                 total_bytes: total,
                 offset,
                 data: vec![0; len],
-            })
+            }))
         };
         assert_eq!(chunk(0, 4, 8).validate(&LIMITS), Ok(()));
         assert_eq!(chunk(6, 4, 8).validate(&LIMITS), Err(InvalidMessage::SnapshotChunkInvalid));

@@ -13,7 +13,6 @@
 //! sibling modules: `election`, `replication`, `read_index`, `transfer`, `snapshot`,
 //! `membership`, `clock_offset`, `ready`, `status`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use palisade_clock::{MonoInstant, Now, duration_nanos};
@@ -29,6 +28,7 @@ use crate::error::RaftError;
 use crate::log::RaftLog;
 use crate::membership::MembershipState;
 use crate::message::{AppendEntriesResponse, AppendResult, Message, MessageLimits, VoteResponse};
+use crate::peer_map::PeerMap;
 use crate::progress::Progress;
 use crate::read_index::ReadQueue;
 use crate::ready::Outbox;
@@ -107,7 +107,7 @@ pub struct RaftNode {
     pub(crate) members: MembershipState,
     pub(crate) votes: VoteTally,
     /// Leader only: progress of every other voter.
-    pub(crate) tracker: BTreeMap<NodeId, Progress>,
+    pub(crate) tracker: PeerMap<Progress>,
     pub(crate) reads: ReadQueue,
     pub(crate) transfer: Option<Transfer>,
     pub(crate) watch: LeaderWatch,
@@ -117,7 +117,7 @@ pub struct RaftNode {
     pub(crate) incoming: Option<IncomingSnapshot>,
     pub(crate) clocks: ClockProbes,
     /// A phi detector per peer fed by every message from it (for `Status` only).
-    pub(crate) peer_detectors: BTreeMap<NodeId, PhiAccrual>,
+    pub(crate) peer_detectors: PeerMap<PhiAccrual>,
     pub(crate) out: Outbox,
     pub(crate) messages_rejected: u64,
 }
@@ -160,7 +160,7 @@ impl RaftNode {
             log,
             members,
             votes: VoteTally::default(),
-            tracker: BTreeMap::new(),
+            tracker: PeerMap::new(),
             reads: ReadQueue::default(),
             transfer: None,
             watch,
@@ -168,7 +168,7 @@ impl RaftNode {
             snapshot,
             incoming: None,
             clocks: ClockProbes::new(&config),
-            peer_detectors: BTreeMap::new(),
+            peer_detectors: PeerMap::new(),
             out: Outbox::new(hard_state, (Role::Follower, term, None)),
             messages_rejected: 0,
             cfg: config,
@@ -207,7 +207,7 @@ impl RaftNode {
             Message::RequestVoteResponse(r) => self.handle_vote_response(from, r, false),
             Message::AppendEntries(m) => self.handle_append(from, m),
             Message::AppendEntriesResponse(m) => self.handle_append_response(from, m),
-            Message::InstallSnapshot(m) => self.handle_snapshot_chunk(from, m),
+            Message::InstallSnapshot(m) => self.handle_snapshot_chunk(from, *m),
             Message::InstallSnapshotResponse(m) => self.handle_snapshot_response(from, m),
             Message::TimeoutNow { .. } => self.handle_timeout_now(from),
             Message::TimePing(_) | Message::TimePong(_) => unreachable!("handled above"),

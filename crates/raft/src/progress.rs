@@ -175,27 +175,34 @@ impl Progress {
 
 /// The largest index that a majority of `voters` has, given each voter's match (`match_of`
 /// gives 0 for a voter that has nothing). Self is included by the caller when it counts.
+/// `match_of` is called once per voter, in id order (so a caller may walk a sorted map
+/// alongside instead of looking each voter up).
 pub(crate) fn quorum_index(
     voters: &BTreeSet<NodeId>,
-    match_of: impl Fn(NodeId) -> LogIndex,
+    mut match_of: impl FnMut(NodeId) -> LogIndex,
 ) -> LogIndex {
     if voters.is_empty() {
         return 0;
     }
     // The k-th largest match, k = n / 2 (0-based), is the same whichever way it is found; a
-    // stack buffer avoids an allocation per acknowledgement for any sane cluster size.
-    let mut buffer = [0; QUORUM_STACK_VOTERS_MAX];
-    let mut heap = Vec::new();
-    let values: &mut [LogIndex] = if voters.len() <= QUORUM_STACK_VOTERS_MAX {
+    // stack buffer avoids an allocation per acknowledgement for any sane cluster size, and an
+    // insertion sort of a handful of values costs less than a selection's bookkeeping.
+    if voters.len() <= QUORUM_STACK_VOTERS_MAX {
+        let mut buffer = [0; QUORUM_STACK_VOTERS_MAX];
         let values = &mut buffer[..voters.len()];
-        for (slot, &v) in values.iter_mut().zip(voters) {
-            *slot = match_of(v);
+        for (filled, &v) in voters.iter().enumerate() {
+            let value = match_of(v);
+            // Keep `values[..=filled]` sorted, largest first.
+            let mut at = filled;
+            while at > 0 && values[at - 1] < value {
+                values[at] = values[at - 1];
+                at -= 1;
+            }
+            values[at] = value;
         }
-        values
-    } else {
-        heap.extend(voters.iter().map(|&v| match_of(v)));
-        &mut heap
-    };
+        return values[values.len() / 2];
+    }
+    let mut values: Vec<LogIndex> = voters.iter().map(|&v| match_of(v)).collect();
     let k = values.len() / 2;
     *values.select_nth_unstable_by(k, |a, b| b.cmp(a)).1
 }

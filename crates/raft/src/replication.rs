@@ -81,9 +81,11 @@ impl RaftNode {
         if self.role != Role::Leader || !entries {
             return;
         }
-        let peers: Vec<NodeId> = self.tracker.keys().copied().collect();
-        for peer in peers {
+        // Sending changes no peer's place in the tracker.
+        let mut at = 0;
+        while let Some(peer) = self.tracker.key_at(at) {
             self.send_appends(peer);
+            at += 1;
         }
     }
 
@@ -103,7 +105,7 @@ impl RaftNode {
     /// only if there are entries to send. Returns whether something was sent.
     pub(crate) fn send_append(&mut self, to: NodeId, allow_empty: bool) -> bool {
         let inflight_max = self.cfg.inflight_messages_max;
-        let Some(progress) = self.tracker.get(&to) else { return false };
+        let Some(progress) = self.tracker.get_mut(&to) else { return false };
         if progress.state == ProgressState::Snapshot {
             return self.send_snapshot_chunk(to);
         }
@@ -123,10 +125,7 @@ impl RaftNode {
             return false;
         }
         if let Some(sent_last) = entries.last().map(|e| e.index) {
-            self.tracker
-                .get_mut(&to)
-                .expect("checked above")
-                .sent_entries(sent_last, self.now.mono);
+            progress.sent_entries(sent_last, self.now.mono);
         }
         let msg = AppendEntries {
             term: self.term,
@@ -165,11 +164,13 @@ impl RaftNode {
             return;
         }
         let round = self.reads.last_round();
-        let peers: Vec<NodeId> = self.tracker.keys().copied().collect();
-        for peer in peers {
+        // Sending changes no peer's place in the tracker.
+        let mut at = 0;
+        while let Some(peer) = self.tracker.key_at(at) {
             self.send_heartbeat(peer, round);
             self.retry_snapshot_chunk(peer);
             self.retry_stalled_replication(peer);
+            at += 1;
         }
         self.maybe_send_timeout_now();
         self.timers.set(Timer::Heartbeat, self.now.mono + self.cfg.heartbeat_interval);
@@ -252,15 +253,15 @@ impl RaftNode {
 
     /// Leader side of an AppendEntries answer (`m.term` equals the current term).
     pub(crate) fn handle_append_response(&mut self, from: NodeId, m: AppendEntriesResponse) {
-        if self.role != Role::Leader || !self.tracker.contains_key(&from) {
+        if self.role != Role::Leader {
             return;
         }
+        let Some(progress) = self.tracker.get_mut(&from) else { return };
         let last = self.log.last_index();
         if matches!(m.result, AppendResult::Success { match_index } if match_index > last) {
             self.messages_rejected += 1;
             return;
         }
-        let progress = self.tracker.get_mut(&from).expect("checked above");
         progress.recent_active = true;
         if progress.state == ProgressState::Probe {
             progress.probe_sent = false;
@@ -311,12 +312,26 @@ impl RaftNode {
 
     /// Advances the commit index by the commit rule; returns whether it moved.
     pub(crate) fn maybe_commit(&mut self) -> bool {
-        if self.role != Role::Leader {
+        // Nothing to count when everything is committed: no match (and no durable index)
+        // lies beyond the leader's last entry.
+        if self.role != Role::Leader || self.log.committed() == self.log.last_index() {
             return false;
         }
         let (own, stable) = (self.cfg.id, self.log.stable());
+        // Voters and the tracker are both in id order: walk the tracker alongside instead of
+        // looking every voter up.
+        let (tracked, mut at) = (self.tracker.as_slice(), 0);
         let index = quorum_index(&self.members.current.voters, |v| {
-            if v == own { stable } else { self.tracker.get(&v).map_or(0, |p| p.match_index) }
+            if v == own {
+                return stable;
+            }
+            while tracked.get(at).is_some_and(|&(id, _)| id < v) {
+                at += 1;
+            }
+            match tracked.get(at) {
+                Some((id, progress)) if *id == v => progress.match_index,
+                _ => 0,
+            }
         });
         if index <= self.log.committed() {
             return false;

@@ -93,7 +93,7 @@ impl RaftNode {
             offset: offset as u64,
             data: snapshot.data[offset..end].to_vec(),
         };
-        self.send(to, Message::InstallSnapshot(msg));
+        self.send(to, Message::InstallSnapshot(Box::new(msg)));
         true
     }
 
@@ -224,13 +224,13 @@ mod tests {
     }
 
     fn chunk(offset: u64, data: &[u8]) -> Message {
-        Message::InstallSnapshot(InstallSnapshot {
+        Message::InstallSnapshot(Box::new(InstallSnapshot {
             term: 2,
             meta: SnapshotMeta { index: 9, term: 2, membership: Membership::new([1, 2, 3, 4]) },
             total_bytes: 6,
             offset,
             data: data.to_vec(),
-        })
+        }))
     }
 
     fn reply(node: &mut RaftNode) -> (Option<Vec<u8>>, InstallSnapshotResponse) {

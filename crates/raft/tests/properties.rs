@@ -149,13 +149,13 @@ fn arbitrary_message() -> impl Strategy<Value = Message> {
     });
     let snapshot = (1u64..6, 0u64..12, 0u64..6, 0u64..64, 0u64..64, 0usize..40).prop_map(
         |(term, index, snap_term, total, offset, len)| {
-            Message::InstallSnapshot(InstallSnapshot {
+            Message::InstallSnapshot(Box::new(InstallSnapshot {
                 term,
                 meta: SnapshotMeta { index, term: snap_term, membership: Membership::new([1, 2]) },
                 total_bytes: total,
                 offset,
                 data: vec![7; len],
-            })
+            }))
         },
     );
     let vote = (1u64..6, 0u64..10, 0u64..6, any::<bool>(), any::<bool>()).prop_map(
