@@ -76,8 +76,8 @@ pub trait Process {
     fn poll_timeout(&self) -> Option<MonoInstant>;
 
     /// Feeds what identifies `obs` into the trace hash. The default streams its `Debug` text;
-    /// a process type whose observations are cheaper to digest another way (their postcard
-    /// bytes through [`Fnv1a64::write_serialized`], a few words) overrides it. It must depend
+    /// a process type whose observations are cheaper to digest another way (their serde
+    /// fields through [`Fnv1a64::write_serialized`], a few words) overrides it. It must depend
     /// only on `obs`, so that the same run always gives the same hash.
     fn digest_obs(obs: &Self::Obs, hasher: &mut Fnv1a64) {
         // Writing to the hasher cannot fail; a `Debug` impl that reports an error would only

@@ -247,7 +247,7 @@ impl Process for RaftProc {
         }
     }
 
-    /// The observation's postcard bytes: a few words, where its `Debug` text would be a
+    /// The observation's serde fields: a few words, where its `Debug` text would be a
     /// formatted line per applied entry per server.
     fn digest_obs(obs: &RaftObs, hasher: &mut Fnv1a64) {
         assert!(hasher.write_serialized(obs), "raft observations encode with postcard");

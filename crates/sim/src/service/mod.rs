@@ -276,8 +276,9 @@ impl Process for Service {
         }
     }
 
-    /// The observation's postcard bytes, streamed into the hasher: a node reports an event
-    /// per applied entry, and formatting each as `Debug` text cost more than applying it.
+    /// The observation's serde fields, a word each, streamed into the hasher: a node reports
+    /// an event per applied entry, and formatting each as `Debug` text cost more than applying
+    /// it.
     fn digest_obs(obs: &Obs, hasher: &mut Fnv1a64) {
         assert!(hasher.write_serialized(obs), "service observations encode with postcard");
     }
