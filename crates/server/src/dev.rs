@@ -313,22 +313,30 @@ mod tests {
 
     #[test]
     fn a_taken_port_is_named_with_a_base_port_to_try() {
-        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = taken.local_addr().unwrap().port();
-        // Node 2's HTTP port is the taken one: base + 1 + offset.
-        let Some(base) = port.checked_sub(DEV_HTTP_PORT_OFFSET + 1).filter(|b| *b > 0) else {
+        // Other tests bind ports at the same time, so a port of the cluster other than ours
+        // may be taken too, and named first: then try another ephemeral port.
+        for _ in 0..20 {
+            let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = taken.local_addr().unwrap().port();
+            // Node 2's HTTP port is the taken one: base + 1 + offset.
+            let Some(base) = port.checked_sub(DEV_HTTP_PORT_OFFSET + 1).filter(|b| *b > 0) else {
+                continue;
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let configs = ServerConfig::dev_cluster(dir.path(), 3, base).unwrap();
+            let message = match check_ports(&configs, base) {
+                Err(e @ DevError::PortInUse { .. }) => e.to_string(),
+                other => panic!("{other:?}"),
+            };
+            if !message.contains(&format!("port {port} ")) {
+                continue;
+            }
+            assert!(message.contains(&format!("port {port} (HTTP port of node 2)")), "{message}");
+            let suggestion = u32::from(base) + u32::from(DEV_HTTP_PORT_OFFSET) + 3;
+            assert!(message.contains(&format!("--base-port {suggestion}")), "{message}");
             return;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let configs = ServerConfig::dev_cluster(dir.path(), 3, base).unwrap();
-        let message = match check_ports(&configs, base) {
-            Err(e @ DevError::PortInUse { .. }) => e.to_string(),
-            other => panic!("{other:?}"),
-        };
-        assert!(message.contains(&format!("port {port} (HTTP port of node 2)")), "{message}");
-        let suggestion = u32::from(base) + u32::from(DEV_HTTP_PORT_OFFSET) + 3;
-        assert!(message.contains(&format!("--base-port {suggestion}")), "{message}");
-        drop(taken);
+        }
+        panic!("20 ephemeral ports in a row had another taken port in their cluster's range");
     }
 
     #[test]
