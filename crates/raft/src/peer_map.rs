@@ -91,17 +91,6 @@ impl<V> PeerMap<V> {
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
         self.entries.iter_mut().map(|(_, v)| v)
     }
-
-    /// The `at`-th id in ascending order: lets a loop over the peers call `&mut self` methods
-    /// of the owner between steps without collecting the ids into a vector first.
-    pub fn key_at(&self, at: usize) -> Option<NodeId> {
-        self.entries.get(at).map(|&(k, _)| k)
-    }
-
-    /// The entries, ascending by id.
-    pub fn as_slice(&self) -> &[(NodeId, V)] {
-        &self.entries
-    }
 }
 
 impl<V> FromIterator<(NodeId, V)> for PeerMap<V> {
@@ -140,7 +129,7 @@ mod tests {
         for v in m.values_mut() {
             *v += 1;
         }
-        let all: Vec<(NodeId, u32)> = m.as_slice().to_vec();
+        let all: Vec<(NodeId, u32)> = m.keys().map(|&k| (k, m.get(&k).copied().unwrap())).collect();
         assert_eq!(all, vec![(1, 13), (2, 22), (7, 72), (9, 91)]);
         assert_eq!(format!("{m:?}"), "{1: 13, 2: 22, 7: 72, 9: 91}");
         m.clear();

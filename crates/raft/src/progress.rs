@@ -175,11 +175,9 @@ impl Progress {
 
 /// The largest index that a majority of `voters` has, given each voter's match (`match_of`
 /// gives 0 for a voter that has nothing). Self is included by the caller when it counts.
-/// `match_of` is called once per voter, in id order (so a caller may walk a sorted map
-/// alongside instead of looking each voter up).
 pub(crate) fn quorum_index(
     voters: &BTreeSet<NodeId>,
-    mut match_of: impl FnMut(NodeId) -> LogIndex,
+    match_of: impl Fn(NodeId) -> LogIndex,
 ) -> LogIndex {
     if voters.is_empty() {
         return 0;

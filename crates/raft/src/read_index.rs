@@ -118,10 +118,9 @@ impl RaftNode {
         }
         let own = self.members.current.contains(self.cfg.id).then_some(self.cfg.id);
         let round = self.reads.push(ctx, self.log.committed(), own);
-        let mut at = 0;
-        while let Some(peer) = self.tracker.key_at(at) {
+        let peers: Vec<NodeId> = self.tracker.keys().copied().collect();
+        for peer in peers {
             self.send_heartbeat(peer, round);
-            at += 1;
         }
         self.release_reads();
         Ok(())

@@ -81,11 +81,9 @@ impl RaftNode {
         if self.role != Role::Leader || !entries {
             return;
         }
-        // Sending changes no peer's place in the tracker.
-        let mut at = 0;
-        while let Some(peer) = self.tracker.key_at(at) {
+        let peers: Vec<NodeId> = self.tracker.keys().copied().collect();
+        for peer in peers {
             self.send_appends(peer);
-            at += 1;
         }
     }
 
@@ -164,13 +162,11 @@ impl RaftNode {
             return;
         }
         let round = self.reads.last_round();
-        // Sending changes no peer's place in the tracker.
-        let mut at = 0;
-        while let Some(peer) = self.tracker.key_at(at) {
+        let peers: Vec<NodeId> = self.tracker.keys().copied().collect();
+        for peer in peers {
             self.send_heartbeat(peer, round);
             self.retry_snapshot_chunk(peer);
             self.retry_stalled_replication(peer);
-            at += 1;
         }
         self.maybe_send_timeout_now();
         self.timers.set(Timer::Heartbeat, self.now.mono + self.cfg.heartbeat_interval);
@@ -318,20 +314,8 @@ impl RaftNode {
             return false;
         }
         let (own, stable) = (self.cfg.id, self.log.stable());
-        // Voters and the tracker are both in id order: walk the tracker alongside instead of
-        // looking every voter up.
-        let (tracked, mut at) = (self.tracker.as_slice(), 0);
         let index = quorum_index(&self.members.current.voters, |v| {
-            if v == own {
-                return stable;
-            }
-            while tracked.get(at).is_some_and(|&(id, _)| id < v) {
-                at += 1;
-            }
-            match tracked.get(at) {
-                Some((id, progress)) if *id == v => progress.match_index,
-                _ => 0,
-            }
+            if v == own { stable } else { self.tracker.get(&v).map_or(0, |p| p.match_index) }
         });
         if index <= self.log.committed() {
             return false;

@@ -168,10 +168,7 @@ impl WordSink {
         self.run |= u64::from(b) << self.run_bits;
         self.run_bits += 8;
         if self.run_bits == 64 {
-            let run = self.run;
-            self.step(run);
-            self.run = 0;
-            self.run_bits = 0;
+            self.end_run();
         }
     }
 
@@ -193,6 +190,17 @@ impl WordSink {
 
 type Done = Result<(), Unencodable>;
 
+/// `fn serialize_x(self, v: X) -> Done` for each primitive hashed as one word, `to_word(v)`.
+macro_rules! word_primitives {
+    ($($method:ident($ty:ty) => $to_word:expr),* $(,)?) => {$(
+        #[inline]
+        fn $method(self, v: $ty) -> Done {
+            self.feed_word(($to_word)(v));
+            Ok(())
+        }
+    )*};
+}
+
 impl ser::Serializer for &mut WordSink {
     type Ok = ();
     type Error = Unencodable;
@@ -208,35 +216,20 @@ impl ser::Serializer for &mut WordSink {
         false
     }
 
-    #[inline]
-    fn serialize_bool(self, v: bool) -> Done {
-        self.feed_word(u64::from(v));
-        Ok(())
-    }
-
-    #[inline]
-    fn serialize_i8(self, v: i8) -> Done {
-        self.feed_word(v as u64);
-        Ok(())
-    }
-
-    #[inline]
-    fn serialize_i16(self, v: i16) -> Done {
-        self.feed_word(v as u64);
-        Ok(())
-    }
-
-    #[inline]
-    fn serialize_i32(self, v: i32) -> Done {
-        self.feed_word(v as u64);
-        Ok(())
-    }
-
-    #[inline]
-    fn serialize_i64(self, v: i64) -> Done {
-        self.feed_word(v as u64);
-        Ok(())
-    }
+    // Every primitive that is one word (signed integers sign-extended, floats by their bits).
+    word_primitives!(
+        serialize_bool(bool) => u64::from,
+        serialize_i8(i8) => |v| v as u64,
+        serialize_i16(i16) => |v| v as u64,
+        serialize_i32(i32) => |v| v as u64,
+        serialize_i64(i64) => |v| v as u64,
+        serialize_u16(u16) => u64::from,
+        serialize_u32(u32) => u64::from,
+        serialize_u64(u64) => |v| v,
+        serialize_f32(f32) => |v: f32| u64::from(v.to_bits()),
+        serialize_f64(f64) => f64::to_bits,
+        serialize_char(char) => u64::from,
+    );
 
     fn serialize_i128(self, v: i128) -> Done {
         self.feed_word(v as u64);
@@ -250,42 +243,9 @@ impl ser::Serializer for &mut WordSink {
         Ok(())
     }
 
-    #[inline]
-    fn serialize_u16(self, v: u16) -> Done {
-        self.feed_word(u64::from(v));
-        Ok(())
-    }
-
-    #[inline]
-    fn serialize_u32(self, v: u32) -> Done {
-        self.feed_word(u64::from(v));
-        Ok(())
-    }
-
-    #[inline]
-    fn serialize_u64(self, v: u64) -> Done {
-        self.feed_word(v);
-        Ok(())
-    }
-
     fn serialize_u128(self, v: u128) -> Done {
         self.feed_word(v as u64);
         self.feed_word((v >> 64) as u64);
-        Ok(())
-    }
-
-    fn serialize_f32(self, v: f32) -> Done {
-        self.feed_word(u64::from(v.to_bits()));
-        Ok(())
-    }
-
-    fn serialize_f64(self, v: f64) -> Done {
-        self.feed_word(v.to_bits());
-        Ok(())
-    }
-
-    fn serialize_char(self, v: char) -> Done {
-        self.feed_word(u64::from(v));
         Ok(())
     }
 

@@ -511,21 +511,24 @@ impl<P: Process> Simulation<P> {
         // As `record_observation` per observation, in order, but each observation is hashed
         // where it lies and moved once, straight into the log (they are a few hundred bytes).
         let mut obs = std::mem::take(&mut self.obs);
-        let t_nanos = self.now;
         for o in &obs {
-            self.stats.observations += 1;
-            let head = Head::at(t_nanos, TraceKind::Observe, Some(id));
-            self.tracer.observation(head, o, P::digest_obs);
+            self.trace_observation(id, o);
         }
+        let t_nanos = self.now;
         self.observations.extend(obs.drain(..).map(|obs| Observed { t_nanos, proc: id, obs }));
         self.obs = obs;
     }
 
     pub(crate) fn record_observation(&mut self, id: ProcId, obs: P::Obs) {
+        self.trace_observation(id, &obs);
+        self.observations.push(Observed { t_nanos: self.now, proc: id, obs });
+    }
+
+    /// Counts an observation of `id` and feeds it into the trace (the caller logs it).
+    fn trace_observation(&mut self, id: ProcId, obs: &P::Obs) {
         self.stats.observations += 1;
         let head = Head::at(self.now, TraceKind::Observe, Some(id));
-        self.tracer.observation(head, &obs, P::digest_obs);
-        self.observations.push(Observed { t_nanos: self.now, proc: id, obs });
+        self.tracer.observation(head, obs, P::digest_obs);
     }
 
     /// Hands one message to the network now: it is lost, or queued for arrival (maybe twice).

@@ -526,27 +526,6 @@ impl Disk for SimDisk {
         let mut state = self.state.borrow_mut();
         let id = state.file("sync", name)?;
         let inode = state.inodes.get_mut(&id).expect("named inodes exist");
-        let base = inode.durable.len();
-        // The usual case, a WAL's appends: every write an append at the durable end plus the
-        // writes before it, so the pending bytes are `written` in one piece at `base`.
-        let appends_only = inode.pending.iter().all(|op| {
-            matches!(*op, Pending::Write { offset, start, .. } if offset == (base + start) as u64)
-        });
-        if appends_only {
-            inode.durable.extend_from_slice(&inode.written);
-            let len = inode.current.len();
-            assert!(inode.durable.len() == len, "a synced file is durable as read");
-            // The check below, over the one range the writes touched.
-            let touched = base.min(len)..len;
-            assert!(
-                inode.durable[touched.clone()] == inode.current[touched],
-                "a synced write is durable as read"
-            );
-            inode.pending.clear();
-            inode.written.clear();
-            state.stats.syncs += 1;
-            return Ok(());
-        }
         for op in &inode.pending {
             op.apply(&inode.written, &mut inode.durable);
         }
